@@ -1,0 +1,200 @@
+//! The librdkafka side of a Kafka table: client settings, topic metadata,
+//! watermarks, and the single-message lookups that
+//! [`super::offsets`] uses to check and search timestamps.
+//!
+//! What must stay true: every call here is blocking and bounded by the
+//! table's timeout, so callers run it on a blocking thread
+//! (`spawn_blocking`), never on an async worker; and every error names the
+//! topic, and the partition and offset where there is one.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::config::KafkaTableConfig;
+use super::offsets::{LogIndex, Watermarks};
+use crate::error::{PulseError, Result};
+
+/// A consumer for reading by explicit assignment: no group, no commits,
+/// end-of-partition events on, and an error rather than a silent jump when
+/// an offset is out of range.
+pub(crate) fn consumer(cfg: &KafkaTableConfig) -> Result<BaseConsumer> {
+    let timeout_ms = cfg.timeout.as_millis().clamp(1_000, i32::MAX as u128).to_string();
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &cfg.brokers)
+        .set("group.id", "pulse-scan")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "error")
+        .set("allow.auto.create.topics", "false")
+        .set("socket.connection.setup.timeout.ms", &timeout_ms)
+        .set("fetch.wait.max.ms", "100")
+        .set("client.id", "pulse");
+    for (key, value) in &cfg.client {
+        client.set(key, value);
+    }
+    client.create().map_err(|e| PulseError::Kafka {
+        topic: cfg.topic.clone(),
+        brokers: cfg.brokers.clone(),
+        message: format!("could not create a client: {e}"),
+    })
+}
+
+fn kafka_err(cfg: &KafkaTableConfig, message: String) -> PulseError {
+    PulseError::Kafka {
+        topic: cfg.topic.clone(),
+        brokers: cfg.brokers.clone(),
+        message,
+    }
+}
+
+fn partition_err(cfg: &KafkaTableConfig, partition: i32, message: String) -> PulseError {
+    PulseError::KafkaPartition {
+        topic: cfg.topic.clone(),
+        partition,
+        message,
+    }
+}
+
+/// The topic's partition ids, in order. A missing topic and an unreachable
+/// broker are errors within the table's timeout.
+pub(crate) fn partitions(consumer: &BaseConsumer, cfg: &KafkaTableConfig) -> Result<Vec<i32>> {
+    let metadata = consumer
+        .fetch_metadata(Some(&cfg.topic), cfg.timeout)
+        .map_err(|e| match e {
+            KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) => kafka_err(
+                cfg,
+                format!(
+                    "no broker answered within {:?}; is the address right and the broker up?",
+                    cfg.timeout
+                ),
+            ),
+            e => kafka_err(cfg, format!("could not fetch metadata: {e}")),
+        })?;
+    let topic = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == cfg.topic)
+        .ok_or_else(|| kafka_err(cfg, "the broker returned no metadata for the topic".into()))?;
+    if let Some(err) = topic.error() {
+        let code = RDKafkaErrorCode::from(err);
+        return Err(kafka_err(
+            cfg,
+            match code {
+                RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic => {
+                    "the topic does not exist".to_string()
+                }
+                code => format!("the broker refused the topic: {code}"),
+            },
+        ));
+    }
+    let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
+    if ids.is_empty() {
+        return Err(kafka_err(cfg, "the topic does not exist (it has no partitions)".into()));
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// A partition's watermarks.
+pub(crate) fn watermarks(consumer: &BaseConsumer, cfg: &KafkaTableConfig, partition: i32) -> Result<Watermarks> {
+    consumer
+        .fetch_watermarks(&cfg.topic, partition, cfg.timeout)
+        .map(|(low, high)| Watermarks { low, high })
+        .map_err(|e| partition_err(cfg, partition, format!("could not fetch watermarks: {e}")))
+}
+
+/// Assigns `consumer` to one partition, starting at `offset`.
+pub(crate) fn assign(consumer: &BaseConsumer, cfg: &KafkaTableConfig, partition: i32, offset: i64) -> Result<()> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&cfg.topic, partition, Offset::Offset(offset))
+        .and_then(|()| consumer.assign(&tpl))
+        .map_err(|e| {
+            partition_err(
+                cfg,
+                partition,
+                format!("could not start reading at offset {offset}: {e}"),
+            )
+        })
+}
+
+/// Timestamp lookups on one topic through one consumer.
+pub(crate) struct BrokerIndex<'a> {
+    pub consumer: &'a BaseConsumer,
+    pub cfg: &'a KafkaTableConfig,
+}
+
+impl LogIndex for BrokerIndex<'_> {
+    fn broker_offset_for_time(&self, partition: i32, t_ms: i64) -> Result<i64> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.cfg.topic, partition, Offset::Offset(t_ms))
+            .map_err(|e| partition_err(self.cfg, partition, e.to_string()))?;
+        let answer = self
+            .consumer
+            .offsets_for_times(tpl, self.cfg.timeout)
+            .map_err(|e| partition_err(self.cfg, partition, format!("offsets_for_times({t_ms}) failed: {e}")))?;
+        let offset = answer
+            .find_partition(&self.cfg.topic, partition)
+            .map(|e| match e.offset() {
+                Offset::Offset(o) => o,
+                _ => -1,
+            })
+            .unwrap_or(-1);
+        Ok(offset)
+    }
+
+    fn probe(&self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
+        assign(self.consumer, self.cfg, partition, offset)?;
+        let deadline = Instant::now() + self.cfg.timeout;
+        while Instant::now() < deadline {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None => continue,
+                Some(Ok(m)) if m.partition() != partition || m.offset() < offset => continue,
+                Some(Ok(m)) if m.offset() >= end => return Ok(None),
+                Some(Ok(m)) => {
+                    let ts = m.timestamp().to_millis().ok_or_else(|| {
+                        partition_err(
+                            self.cfg,
+                            partition,
+                            format!(
+                                "offset {} has no timestamp, so time filters cannot be pushed down; \
+                                 set 'kafka.pushdown' to 'false'",
+                                m.offset()
+                            ),
+                        )
+                    })?;
+                    return Ok(Some((m.offset(), ts)));
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) if p == partition => return Ok(None),
+                Some(Err(e)) if is_offset_out_of_range(&e) => return Ok(None),
+                Some(Err(e)) => {
+                    log::debug!("probe of {}:{partition}@{offset}: {e}", self.cfg.topic);
+                }
+            }
+        }
+        Err(partition_err(
+            self.cfg,
+            partition,
+            format!(
+                "no message arrived within {:?} when fetching offset {offset}",
+                self.cfg.timeout
+            ),
+        ))
+    }
+}
+
+/// True for the error librdkafka raises when a fetch offset is no longer
+/// (or not yet) in the log and `auto.offset.reset` is `error`.
+pub(crate) fn is_offset_out_of_range(e: &KafkaError) -> bool {
+    matches!(
+        e,
+        KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange)
+    )
+}

@@ -1,0 +1,483 @@
+//! Vectorised decoding of Kafka messages into Arrow record batches.
+//!
+//! A [`MessageChunk`] collects up to one batch of messages from one
+//! partition: their payloads back to back in one buffer, and their offsets,
+//! timestamps and keys in Arrow builders. [`ChunkDecoder`] parses the whole
+//! buffer in one pass of arrow-json's decoder, checks required columns with
+//! their null bitmaps, and only when something is wrong decodes message by
+//! message to find out which, so the cost of bad input is paid only by
+//! chunks that have it.
+//!
+//! What must stay true: one message is one row or, under the `skip` policy,
+//! none; never two. A payload holding two JSON values, none, or a truncated
+//! one is malformed. Every malformed message is either an error naming
+//! topic, partition and offset, counted and skipped, or kept with its reason
+//! in `_error`, as the policy says; none is dropped without a count.
+
+use std::sync::Arc;
+
+use arrow_json::reader::{Decoder, ReaderBuilder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Int32Array, Int64Builder, RecordBatch, StringArray, StringBuilder,
+    TimestampMillisecondBuilder, new_null_array,
+};
+use datafusion::arrow::compute::{cast, concat, filter, nullif};
+use datafusion::arrow::datatypes::SchemaRef;
+
+use super::config::MalformedPolicy;
+use super::schema::TableSchema;
+use crate::error::{PulseError, Result};
+
+/// Messages of one partition, buffered for one decode.
+#[derive(Debug)]
+pub(crate) struct MessageChunk {
+    /// Payloads, each followed by a newline.
+    payload: Vec<u8>,
+    /// Each message's payload as `start..end` in `payload`; `None` for a
+    /// message without a value (a tombstone).
+    spans: Vec<Option<(usize, usize)>>,
+    offsets: Int64Builder,
+    timestamps: TimestampMillisecondBuilder,
+    keys: StringBuilder,
+}
+
+impl MessageChunk {
+    pub fn with_capacity(messages: usize) -> Self {
+        Self {
+            payload: Vec::with_capacity(messages * 256),
+            spans: Vec::with_capacity(messages),
+            offsets: Int64Builder::with_capacity(messages),
+            timestamps: TimestampMillisecondBuilder::with_capacity(messages).with_timezone("UTC"),
+            keys: StringBuilder::with_capacity(messages, messages * 16),
+        }
+    }
+
+    /// Adds one message. `timestamp_ms` is `None` when the broker gave none.
+    pub fn push(&mut self, payload: Option<&[u8]>, offset: i64, timestamp_ms: Option<i64>, key: Option<&[u8]>) {
+        self.spans.push(payload.map(|p| {
+            let start = self.payload.len();
+            self.payload.extend_from_slice(p);
+            let end = self.payload.len();
+            self.payload.push(b'\n');
+            (start, end)
+        }));
+        self.offsets.append_value(offset);
+        self.timestamps.append_option(timestamp_ms);
+        self.keys.append_option(key.map(String::from_utf8_lossy));
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn payload_of(&self, i: usize) -> Option<&[u8]> {
+        self.spans[i].map(|(s, e)| &self.payload[s..e])
+    }
+}
+
+/// The rows decoded from one chunk, and how many messages were malformed.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    /// Rows in the table's schema.
+    pub batch: RecordBatch,
+    /// Messages that were malformed (skipped, or kept with `_error`).
+    pub malformed: usize,
+}
+
+/// Decodes chunks of one partition into the table's schema.
+pub(crate) struct ChunkDecoder {
+    topic: String,
+    partition: i32,
+    schema: Arc<TableSchema>,
+    policy: MalformedPolicy,
+    batch_size: usize,
+    decoder: Option<Decoder>,
+}
+
+impl ChunkDecoder {
+    pub fn new(
+        topic: &str,
+        partition: i32,
+        schema: Arc<TableSchema>,
+        policy: MalformedPolicy,
+        batch_size: usize,
+    ) -> Self {
+        Self {
+            topic: topic.to_string(),
+            partition,
+            schema,
+            policy,
+            batch_size,
+            decoder: None,
+        }
+    }
+
+    fn json_decoder(schema: &SchemaRef, batch_size: usize) -> Result<Decoder> {
+        ReaderBuilder::new(Arc::clone(schema))
+            .with_batch_size(batch_size)
+            .build_decoder()
+            .map_err(|e| PulseError::InvalidSchema {
+                table: "a JSON decoder".into(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Decodes and empties `chunk`.
+    pub fn decode(&mut self, chunk: &mut MessageChunk) -> Result<Decoded> {
+        let n = chunk.len();
+        let (data, mut reasons) = match self.decode_all(chunk, n)? {
+            Some(data) => (data, vec![None; n]),
+            None => self.decode_each(chunk)?,
+        };
+        self.check_required(&data, &mut reasons);
+        let offsets = chunk.offsets.finish();
+        let metadata: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(vec![self.partition; n])),
+            Arc::new(offsets.clone()),
+            Arc::new(chunk.timestamps.finish()),
+            Arc::new(chunk.keys.finish()),
+        ];
+        chunk.payload.clear();
+        chunk.spans.clear();
+
+        let malformed = reasons.iter().filter(|r| r.is_some()).count();
+        if malformed > 0 && self.policy == MalformedPolicy::Fail {
+            let (i, reason) = reasons
+                .iter()
+                .enumerate()
+                .find_map(|(i, r)| r.as_ref().map(|r| (i, r.clone())))
+                .unwrap_or_default();
+            return Err(PulseError::Malformed {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                offset: offsets.value(i),
+                reason,
+            });
+        }
+
+        let mut columns = Vec::with_capacity(self.schema.table.fields().len());
+        let bad = BooleanArray::from(reasons.iter().map(|r| r.is_some()).collect::<Vec<_>>());
+        for (i, column) in data.into_iter().enumerate() {
+            let column = if malformed > 0 && self.policy == MalformedPolicy::DeadLetter {
+                nullif(&column, &bad).map_err(|e| self.internal(e))?
+            } else {
+                column
+            };
+            let declared = self.schema.data_type(i);
+            columns.push(if column.data_type() == declared {
+                column
+            } else {
+                cast(&column, declared).map_err(|e| self.internal(e))?
+            });
+        }
+        columns.extend(metadata);
+        if self.policy == MalformedPolicy::DeadLetter {
+            columns.push(Arc::new(StringArray::from(reasons)));
+        }
+        if malformed > 0 && self.policy == MalformedPolicy::Skip {
+            let keep = BooleanArray::from(bad.iter().map(|b| b.map(|b| !b)).collect::<Vec<_>>());
+            columns = columns
+                .iter()
+                .map(|c| filter(c, &keep))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| self.internal(e))?;
+        }
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema.table), columns).map_err(|e| self.internal(e))?;
+        Ok(Decoded { batch, malformed })
+    }
+
+    /// The fast path: every payload in one pass. `None` when any message is
+    /// malformed or the row count does not match the message count.
+    fn decode_all(&mut self, chunk: &MessageChunk, n: usize) -> Result<Option<Vec<ArrayRef>>> {
+        if chunk.spans.iter().any(Option::is_none) {
+            return Ok(None);
+        }
+        let decoder = match self.decoder.take() {
+            Some(d) => d,
+            // One row of headroom, so that a payload with two values shows as
+            // a row too many rather than as a batch boundary.
+            None => Self::json_decoder(&self.schema.decode, self.batch_size + 1)?,
+        };
+        let mut decoder = decoder;
+        if n > self.batch_size {
+            return Ok(None);
+        }
+        let ok = match decoder.decode(&chunk.payload) {
+            Ok(consumed) if consumed == chunk.payload.len() && !decoder.has_partial_record() => decoder.flush(),
+            _ => return Ok(None), // the decoder's state is unknown: drop it
+        };
+        match ok {
+            Ok(Some(batch)) if batch.num_rows() == n => {
+                self.decoder = Some(decoder);
+                Ok(Some(batch.columns().to_vec()))
+            }
+            Ok(None) if n == 0 => {
+                self.decoder = Some(decoder);
+                Ok(Some(
+                    self.schema
+                        .decode
+                        .fields()
+                        .iter()
+                        .map(|f| new_null_array(f.data_type(), 0))
+                        .collect(),
+                ))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The slow path: message by message, recording why each bad one is bad.
+    /// A bad message becomes a row of NULLs.
+    #[allow(clippy::type_complexity)]
+    fn decode_each(&mut self, chunk: &MessageChunk) -> Result<(Vec<ArrayRef>, Vec<Option<String>>)> {
+        let n = chunk.len();
+        let mut reasons = Vec::with_capacity(n);
+        let mut rows: Vec<RecordBatch> = Vec::with_capacity(n);
+        let null_row = RecordBatch::new_empty(Arc::clone(&self.schema.decode));
+        let null_row = {
+            let cols = null_row
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| new_null_array(f.data_type(), 1))
+                .collect();
+            RecordBatch::try_new(null_row.schema(), cols).map_err(|e| self.internal(e))?
+        };
+        for i in 0..n {
+            match self.decode_one(chunk.payload_of(i))? {
+                Ok(row) => {
+                    rows.push(row);
+                    reasons.push(None);
+                }
+                Err(reason) => {
+                    rows.push(null_row.clone());
+                    reasons.push(Some(reason));
+                }
+            }
+        }
+        let mut columns = Vec::with_capacity(self.schema.decode.fields().len());
+        for c in 0..self.schema.decode.fields().len() {
+            let parts: Vec<&dyn Array> = rows.iter().map(|r| r.column(c).as_ref()).collect();
+            columns.push(if parts.is_empty() {
+                new_null_array(self.schema.decode.field(c).data_type(), 0)
+            } else {
+                concat(&parts).map_err(|e| self.internal(e))?
+            });
+        }
+        Ok((columns, reasons))
+    }
+
+    /// One message: `Ok(Ok(row))`, or `Ok(Err(reason))` when it is malformed.
+    fn decode_one(&self, payload: Option<&[u8]>) -> Result<std::result::Result<RecordBatch, String>> {
+        let Some(payload) = payload else {
+            return Ok(Err("the message has no value (a tombstone)".into()));
+        };
+        let mut decoder = Self::json_decoder(&self.schema.decode, 2)?;
+        let outcome = match decoder.decode(payload) {
+            Ok(consumed) if consumed < payload.len() => Err("the message holds more than one JSON value".to_string()),
+            Ok(_) if decoder.has_partial_record() => Err("the JSON value is truncated".to_string()),
+            Ok(_) => match decoder.flush() {
+                Ok(Some(row)) if row.num_rows() == 1 => Ok(row),
+                Ok(Some(row)) if row.num_rows() > 1 => Err("the message holds more than one JSON value".to_string()),
+                Ok(_) => Err("the message is empty".to_string()),
+                Err(e) => Err(json_reason(&e.to_string())),
+            },
+            Err(e) => Err(json_reason(&e.to_string())),
+        };
+        Ok(outcome)
+    }
+
+    /// Marks rows whose required columns are NULL, keeping an earlier reason.
+    fn check_required(&self, data: &[ArrayRef], reasons: &mut [Option<String>]) {
+        for &i in &self.schema.required {
+            let column = &data[i];
+            if column.null_count() == 0 {
+                continue;
+            }
+            let name = self.schema.decode.field(i).name();
+            for (row, reason) in reasons.iter_mut().enumerate() {
+                if reason.is_none() && column.is_null(row) {
+                    *reason = Some(format!("required field '{name}' is missing or null"));
+                }
+            }
+        }
+    }
+
+    fn internal(&self, e: impl std::fmt::Display) -> PulseError {
+        PulseError::KafkaPartition {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            message: format!("could not build a record batch: {e}"),
+        }
+    }
+}
+
+/// arrow-json's error text, without its prefix.
+fn json_reason(text: &str) -> String {
+    let text = text.strip_prefix("Json error: ").unwrap_or(text);
+    format!("not valid for the table's schema: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::schema::{ERROR_COLUMN, orders_schema};
+    use datafusion::arrow::array::{AsArray, Float64Array};
+    use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
+
+    const GOOD: &str = r#"{"order_id":"o1","customer_id":"c1","order_line":[{"product_id":"p","volume":2,"price":1.5}],"amount":3.0,"timestamp":"2026-11-20T10:00:00Z"}"#;
+
+    fn decoder(policy: MalformedPolicy) -> ChunkDecoder {
+        let schema = TableSchema::try_new("orders", &orders_schema(), policy).unwrap();
+        ChunkDecoder::new("orders", 2, Arc::new(schema), policy, 8)
+    }
+
+    fn chunk(payloads: &[Option<&str>]) -> MessageChunk {
+        let mut c = MessageChunk::with_capacity(payloads.len());
+        for (i, p) in payloads.iter().enumerate() {
+            c.push(p.map(str::as_bytes), 100 + i as i64, Some(1_000 + i as i64), Some(b"k"));
+        }
+        c
+    }
+
+    fn malformed_cases() -> Vec<(&'static str, Option<&'static str>, &'static str)> {
+        vec![
+            ("not json", Some("hello"), "not valid"),
+            ("truncated", Some(r#"{"order_id":"o2","#), "truncated"),
+            (
+                "two values",
+                Some(r#"{"order_id":"a"} {"order_id":"b"}"#),
+                "more than one JSON value",
+            ),
+            ("empty", Some("   "), "empty"),
+            ("tombstone", None, "tombstone"),
+            ("array", Some("[1,2]"), "not valid"),
+            (
+                "missing amount",
+                Some(r#"{"order_id":"o","customer_id":"c","timestamp":0}"#),
+                "'amount' is missing",
+            ),
+            (
+                "null customer",
+                Some(r#"{"order_id":"o","customer_id":null,"amount":1,"timestamp":0}"#),
+                "'customer_id' is missing",
+            ),
+            (
+                "wrong type",
+                Some(r#"{"order_id":"o","customer_id":"c","amount":"lots","timestamp":0}"#),
+                "amount",
+            ),
+            (
+                "bad timestamp",
+                Some(r#"{"order_id":"o","customer_id":"c","amount":1,"timestamp":"yesterday"}"#),
+                "yesterday",
+            ),
+            (
+                "bad lines",
+                Some(r#"{"order_id":"o","customer_id":"c","amount":1,"timestamp":0,"order_line":{"x":1}}"#),
+                "not valid",
+            ),
+        ]
+    }
+
+    #[test]
+    fn good_messages_decode_in_one_pass_with_metadata() {
+        let mut d = decoder(MalformedPolicy::Fail);
+        let epoch = r#"{"order_id":"o2","customer_id":"c2","amount":4,"timestamp":1795168800000,"extra":"ignored"}"#;
+        let out = d.decode(&mut chunk(&[Some(GOOD), Some(epoch)])).unwrap();
+        let b = out.batch;
+        assert_eq!((b.num_rows(), out.malformed), (2, 0));
+        let ts = b
+            .column_by_name("timestamp")
+            .unwrap()
+            .as_primitive::<TimestampMillisecondType>();
+        // RFC 3339 text and epoch milliseconds give the same instant
+        assert_eq!(ts.value(0), 1_795_168_800_000);
+        assert_eq!(ts.value(1), 1_795_168_800_000);
+        let amount: &Float64Array = b.column_by_name("amount").unwrap().as_primitive::<Float64Type>();
+        assert_eq!(amount.values().to_vec(), vec![3.0, 4.0]);
+        let lines = b.column_by_name("order_line").unwrap().as_list::<i32>();
+        assert_eq!(lines.value_length(0), 1);
+        assert!(lines.is_null(1));
+        assert_eq!(
+            b.column_by_name("_partition")
+                .unwrap()
+                .as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+                .value(1),
+            2
+        );
+        assert_eq!(
+            b.column_by_name("_offset")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(1),
+            101
+        );
+        assert_eq!(
+            b.column_by_name("_timestamp")
+                .unwrap()
+                .as_primitive::<TimestampMillisecondType>()
+                .value(0),
+            1_000
+        );
+        assert_eq!(b.column_by_name("_key").unwrap().as_string::<i32>().value(0), "k");
+        // the decoder is reused across chunks
+        let again = d.decode(&mut chunk(&[Some(GOOD)])).unwrap();
+        assert_eq!(again.batch.num_rows(), 1);
+    }
+
+    #[test]
+    fn fail_policy_names_topic_partition_offset_for_every_case() {
+        for (name, payload, expected) in malformed_cases() {
+            let mut d = decoder(MalformedPolicy::Fail);
+            let err = d.decode(&mut chunk(&[Some(GOOD), payload])).unwrap_err().to_string();
+            assert!(err.contains("topic 'orders' partition 2 offset 101"), "{name}: {err}");
+            assert!(err.contains(expected), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn skip_policy_counts_and_drops_only_the_bad_message() {
+        for (name, payload, _) in malformed_cases() {
+            let mut d = decoder(MalformedPolicy::Skip);
+            let out = d.decode(&mut chunk(&[Some(GOOD), payload, Some(GOOD)])).unwrap();
+            assert_eq!((out.batch.num_rows(), out.malformed), (2, 1), "{name}");
+            let offsets = out.batch.column_by_name("_offset").unwrap().as_primitive::<Int64Type>();
+            assert_eq!(offsets.values().to_vec(), vec![100, 102], "{name}");
+        }
+    }
+
+    #[test]
+    fn dead_letter_policy_keeps_a_null_row_with_the_reason() {
+        for (name, payload, expected) in malformed_cases() {
+            let mut d = decoder(MalformedPolicy::DeadLetter);
+            let out = d.decode(&mut chunk(&[Some(GOOD), payload])).unwrap();
+            let b = out.batch;
+            assert_eq!((b.num_rows(), out.malformed), (2, 1), "{name}");
+            let err = b.column_by_name(ERROR_COLUMN).unwrap().as_string::<i32>();
+            assert!(err.is_null(0), "{name}");
+            assert!(err.value(1).contains(expected), "{name}: {}", err.value(1));
+            for c in ["order_id", "customer_id", "order_line", "amount", "timestamp"] {
+                assert!(b.column_by_name(c).unwrap().is_null(1), "{name}: {c}");
+            }
+            assert!(b.column_by_name("order_id").unwrap().is_valid(0), "{name}");
+            assert_eq!(
+                b.column_by_name("_offset")
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .value(1),
+                101
+            );
+        }
+    }
+
+    #[test]
+    fn empty_chunk_is_an_empty_batch() {
+        let out = decoder(MalformedPolicy::Fail).decode(&mut chunk(&[])).unwrap();
+        assert_eq!(out.batch.num_rows(), 0);
+    }
+}

@@ -1,0 +1,186 @@
+//! [`KafkaTable`], the `TableProvider` that makes a topic a SQL table.
+//!
+//! Planning a scan asks the broker for the topic's partitions and their
+//! watermarks, turns the pushed-down filters into offset ranges
+//! ([`super::pushdown`], [`super::offsets`]), and hands the ranges to a
+//! [`KafkaScanExec`]. All broker calls run on a blocking thread.
+//!
+//! What must stay true: a query plans one snapshot, and the ranges it reads
+//! depend only on that snapshot and the filters; filter pushdown is always
+//! `Inexact`, so DataFusion applies every filter again.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::client::{self, BrokerIndex};
+use super::config::{EventTimeColumn, KafkaTableConfig};
+use super::exec::KafkaScanExec;
+use super::offsets::{OffsetRange, SeekReport, plan_ranges};
+use super::pushdown;
+use super::schema::{TableSchema, orders_schema};
+use crate::error::{PulseError, Result};
+
+/// A Kafka topic of JSON messages as a table.
+#[derive(Debug)]
+pub struct KafkaTable {
+    cfg: Arc<KafkaTableConfig>,
+    schema: Arc<TableSchema>,
+    event_time: Option<String>,
+}
+
+impl KafkaTable {
+    /// Builds the table and checks, within the configured timeout, that the
+    /// broker answers and the topic exists.
+    pub async fn try_new(cfg: KafkaTableConfig) -> Result<Self> {
+        let table = Self::new_unchecked(cfg)?;
+        let cfg = Arc::clone(&table.cfg);
+        run_blocking(&cfg.clone(), move || {
+            let consumer = client::consumer(&cfg)?;
+            client::partitions(&consumer, &cfg).map(|_| ())
+        })
+        .await?;
+        Ok(table)
+    }
+
+    /// Builds the table without contacting the broker.
+    pub fn new_unchecked(cfg: KafkaTableConfig) -> Result<Self> {
+        let data = cfg.schema.clone().unwrap_or_else(orders_schema);
+        let schema = TableSchema::try_new(&cfg.topic, &data, cfg.malformed)?;
+        let event_time = match &cfg.event_time_column {
+            EventTimeColumn::None => None,
+            EventTimeColumn::Default => data
+                .field_with_name("timestamp")
+                .ok()
+                .filter(|f| matches!(f.data_type(), DataType::Timestamp(_, _)))
+                .map(|f| f.name().clone()),
+            EventTimeColumn::Named(name) => match data.field_with_name(name) {
+                Ok(f) if matches!(f.data_type(), DataType::Timestamp(_, _)) => Some(name.clone()),
+                Ok(f) => {
+                    return Err(PulseError::InvalidOption {
+                        key: "kafka.event_time_column".into(),
+                        reason: format!("column '{name}' is {}, not a timestamp", f.data_type()),
+                    });
+                }
+                Err(_) => {
+                    return Err(PulseError::InvalidOption {
+                        key: "kafka.event_time_column".into(),
+                        reason: format!("the table has no column '{name}'"),
+                    });
+                }
+            },
+        };
+        Ok(Self {
+            cfg: cfg.into_arc(),
+            schema: Arc::new(schema),
+            event_time,
+        })
+    }
+
+    /// The table's configuration.
+    pub fn config(&self) -> &KafkaTableConfig {
+        &self.cfg
+    }
+
+    /// The event-time column whose filters are pushed down, if any.
+    pub fn event_time_column(&self) -> Option<&str> {
+        self.event_time.as_deref()
+    }
+
+    /// Fixes the snapshot for `filters`: the offset ranges a scan reads.
+    pub async fn plan_ranges(&self, filters: &[Expr]) -> Result<(Vec<OffsetRange>, SeekReport)> {
+        let bounds = if self.cfg.pushdown {
+            pushdown::translate(filters, self.event_time.as_deref())
+        } else {
+            pushdown::ScanBounds::default()
+        };
+        let lateness_ms = i64::try_from(self.cfg.lateness.as_millis()).unwrap_or(i64::MAX);
+        let time = bounds.message_time_range(lateness_ms);
+        let cfg = Arc::clone(&self.cfg);
+        run_blocking(&self.cfg, move || {
+            let consumer = client::consumer(&cfg)?;
+            let mut partitions = Vec::new();
+            for p in client::partitions(&consumer, &cfg)? {
+                if bounds.allows_partition(p) {
+                    partitions.push((p, client::watermarks(&consumer, &cfg, p)?));
+                }
+            }
+            let index = BrokerIndex {
+                consumer: &consumer,
+                cfg: &cfg,
+            };
+            let mut report = SeekReport::default();
+            let ranges = plan_ranges(
+                &index,
+                &partitions,
+                &bounds,
+                time,
+                lateness_ms,
+                cfg.timestamp_lookup,
+                cfg.max_messages_per_split,
+                &mut report,
+            )?;
+            Ok((ranges, report))
+        })
+        .await
+    }
+}
+
+/// Runs blocking librdkafka work off the async workers.
+async fn run_blocking<T: Send + 'static>(
+    cfg: &KafkaTableConfig,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| PulseError::Kafka {
+        topic: cfg.topic.clone(),
+        brokers: cfg.brokers.clone(),
+        message: format!("the broker request was cancelled: {e}"),
+    })?
+}
+
+#[async_trait]
+impl TableProvider for KafkaTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema.table)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.cfg.pushdown && pushdown::is_pushable(f, self.event_time.as_deref()) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let (ranges, seeks) = self.plan_ranges(filters).await.map_err(DataFusionError::from)?;
+        Ok(Arc::new(KafkaScanExec::new(
+            Arc::clone(&self.cfg),
+            Arc::clone(&self.schema),
+            projection.cloned(),
+            ranges,
+            limit,
+            seeks,
+        )?))
+    }
+}

@@ -1,0 +1,201 @@
+//! The columns of a Kafka table: the data columns decoded from each JSON
+//! message, then the metadata columns Pulse adds.
+//!
+//! What must stay true: the metadata columns come after the data columns, in
+//! the order of [`METADATA_COLUMNS`], and `_error` exists only under the
+//! `dead_letter` policy. The schema a query sees does not depend on which
+//! columns it projects: every message is decoded and validated against all
+//! data columns, so a malformed message is malformed for every query.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+use super::config::MalformedPolicy;
+use crate::error::{PulseError, Result};
+
+/// The Kafka partition of the message.
+pub const PARTITION_COLUMN: &str = "_partition";
+/// The message's offset within its partition.
+pub const OFFSET_COLUMN: &str = "_offset";
+/// The message timestamp (CreateTime or LogAppendTime), in UTC.
+pub const TIMESTAMP_COLUMN: &str = "_timestamp";
+/// The message key as UTF-8 text (invalid bytes become U+FFFD).
+pub const KEY_COLUMN: &str = "_key";
+/// Why a message was malformed, under the `dead_letter` policy.
+pub const ERROR_COLUMN: &str = "_error";
+
+/// The metadata columns, in the order they follow the data columns.
+pub const METADATA_COLUMNS: [&str; 4] = [PARTITION_COLUMN, OFFSET_COLUMN, TIMESTAMP_COLUMN, KEY_COLUMN];
+
+/// The timestamp type of `_timestamp` and of the default `timestamp` column.
+pub fn utc_millis() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// The orders topic's data columns, as DESIGN.md gives them.
+///
+/// `order_id`, `customer_id`, `amount` and `timestamp` are required: a
+/// message without one of them is malformed. `order_line` is a list of
+/// `{product_id, volume, price}`.
+pub fn orders_schema() -> SchemaRef {
+    let line = Fields::from(vec![
+        Field::new("product_id", DataType::Utf8, true),
+        Field::new("volume", DataType::Float64, true),
+        Field::new("price", DataType::Float64, true),
+    ]);
+    Arc::new(Schema::new(vec![
+        Field::new("order_id", DataType::Utf8, false),
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new(
+            "order_line",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Struct(line), true))),
+            true,
+        ),
+        Field::new("amount", DataType::Float64, false),
+        Field::new("timestamp", utc_millis(), false),
+    ]))
+}
+
+/// The schemas one table works with, derived once from its data columns.
+#[derive(Debug, Clone)]
+pub(crate) struct TableSchema {
+    /// What the decoder parses: the data columns, all nullable so that a
+    /// missing field is found by [`Self::required`] rather than by a decode
+    /// error, and with every top-level timestamp at millisecond precision so
+    /// that a JSON number is always epoch milliseconds.
+    pub decode: SchemaRef,
+    /// Indices of the required (declared NOT NULL) data columns.
+    pub required: Vec<usize>,
+    /// What the table exposes: data columns, metadata columns, and `_error`
+    /// under `dead_letter` (where the data columns become nullable).
+    pub table: SchemaRef,
+}
+
+impl TableSchema {
+    pub fn try_new(topic: &str, data: &Schema, policy: MalformedPolicy) -> Result<Self> {
+        let invalid = |reason: String| PulseError::InvalidSchema {
+            table: format!("Kafka topic '{topic}'"),
+            reason,
+        };
+        if data.fields().is_empty() {
+            return Err(invalid("declare at least one data column".into()));
+        }
+        for f in data.fields() {
+            if METADATA_COLUMNS.contains(&f.name().as_str()) || f.name() == ERROR_COLUMN {
+                return Err(invalid(format!(
+                    "column '{}' is a metadata column that Pulse adds; leave it out of the declaration",
+                    f.name()
+                )));
+            }
+        }
+        let decode_fields: Vec<Field> = data
+            .fields()
+            .iter()
+            .map(|f| {
+                let dt = match f.data_type() {
+                    DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+                    other => other.clone(),
+                };
+                Field::new(f.name(), dt, true)
+            })
+            .collect();
+        let required = data
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.is_nullable())
+            .map(|(i, _)| i)
+            .collect();
+        let dead_letter = policy == MalformedPolicy::DeadLetter;
+        let mut table_fields: Vec<Field> = data
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(f.is_nullable() || dead_letter))
+            .collect();
+        table_fields.extend([
+            Field::new(PARTITION_COLUMN, DataType::Int32, false),
+            Field::new(OFFSET_COLUMN, DataType::Int64, false),
+            Field::new(TIMESTAMP_COLUMN, utc_millis(), true),
+            Field::new(KEY_COLUMN, DataType::Utf8, true),
+        ]);
+        if dead_letter {
+            table_fields.push(Field::new(ERROR_COLUMN, DataType::Utf8, true));
+        }
+        Ok(Self {
+            decode: Arc::new(Schema::new(decode_fields)),
+            required,
+            table: Arc::new(Schema::new(table_fields)),
+        })
+    }
+
+    /// The declared type of data column `i` (what the decoded column is cast to).
+    pub fn data_type(&self, i: usize) -> &DataType {
+        self.table.field(i).data_type()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_table_columns() {
+        let s = TableSchema::try_new("orders", &orders_schema(), MalformedPolicy::Fail).unwrap();
+        let names: Vec<&str> = s.table.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "order_id",
+                "customer_id",
+                "order_line",
+                "amount",
+                "timestamp",
+                "_partition",
+                "_offset",
+                "_timestamp",
+                "_key"
+            ]
+        );
+        assert_eq!(s.required, vec![0, 1, 3, 4]);
+        assert!(s.decode.fields().iter().all(|f| f.is_nullable()));
+        assert!(!s.table.field(0).is_nullable());
+    }
+
+    #[test]
+    fn dead_letter_adds_error_and_relaxes_nullability() {
+        let s = TableSchema::try_new("orders", &orders_schema(), MalformedPolicy::DeadLetter).unwrap();
+        assert_eq!(s.table.fields().last().unwrap().name(), ERROR_COLUMN);
+        assert!(
+            s.table
+                .fields()
+                .iter()
+                .take(orders_schema().fields().len())
+                .all(|f| f.is_nullable())
+        );
+    }
+
+    #[test]
+    fn declared_timestamps_decode_as_millis() {
+        let data = Schema::new(vec![Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Nanosecond, None),
+            true,
+        )]);
+        let s = TableSchema::try_new("t", &data, MalformedPolicy::Fail).unwrap();
+        assert_eq!(
+            s.decode.field(0).data_type(),
+            &DataType::Timestamp(TimeUnit::Millisecond, None)
+        );
+        assert_eq!(s.data_type(0), &DataType::Timestamp(TimeUnit::Nanosecond, None));
+    }
+
+    #[test]
+    fn metadata_names_are_reserved() {
+        let data = Schema::new(vec![Field::new("_offset", DataType::Int64, true)]);
+        let err = TableSchema::try_new("t", &data, MalformedPolicy::Fail)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'_offset'") && err.contains("Kafka topic 't'"), "{err}");
+    }
+}

@@ -1,0 +1,226 @@
+//! Reading one offset range of one partition into record batches.
+//!
+//! [`read_range`] runs on a blocking thread: it assigns a consumer to the
+//! range's partition at its start offset, polls until the range's end,
+//! decodes every batch-sized chunk of messages with [`ChunkDecoder`], and
+//! sends the batches to the query through a bounded channel, so a slow
+//! consumer of the results holds back the fetching.
+//!
+//! What must stay true: the range is read exactly, from `start` up to but
+//! not including `end`, whatever the broker has received since planning
+//! (that is the bounded snapshot); a read that makes no progress for the
+//! table's timeout is an error naming the partition and offset, never a
+//! hang; offsets deleted by retention mid-scan are an error or, when the
+//! table opts in, a logged warning and a count, never a silent jump.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::error::Result as DFResult;
+use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use tokio::sync::mpsc::Sender;
+
+use super::client;
+use super::config::{DataLossPolicy, KafkaTableConfig, MalformedPolicy};
+use super::decode::{ChunkDecoder, MessageChunk};
+use super::offsets::OffsetRange;
+use super::schema::TableSchema;
+use crate::error::{PulseError, Result};
+
+/// The counters a scan partition reports to `EXPLAIN ANALYZE`.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanMetrics {
+    messages: Count,
+    bytes: Count,
+    malformed: Count,
+    offsets_lost: Count,
+}
+
+impl ScanMetrics {
+    pub fn new(metrics: &ExecutionPlanMetricsSet, partition: usize, policy: MalformedPolicy) -> Self {
+        let malformed_name = match policy {
+            MalformedPolicy::DeadLetter => "malformed_dead_lettered",
+            _ => "malformed_skipped",
+        };
+        Self {
+            messages: MetricBuilder::new(metrics).counter("messages_read", partition),
+            bytes: MetricBuilder::new(metrics).counter("bytes_read", partition),
+            malformed: MetricBuilder::new(metrics).counter(malformed_name, partition),
+            offsets_lost: MetricBuilder::new(metrics).counter("offsets_lost", partition),
+        }
+    }
+}
+
+/// What one scan partition reads and how.
+pub(crate) struct RangeRead {
+    pub cfg: Arc<KafkaTableConfig>,
+    pub schema: Arc<TableSchema>,
+    pub range: OffsetRange,
+    pub projection: Option<Vec<usize>>,
+    pub batch_size: usize,
+    pub limit: Option<usize>,
+    pub metrics: ScanMetrics,
+}
+
+/// Reads `read.range` and sends its batches to `tx`. Returns when the range
+/// is done, the limit is reached, or the receiver has gone away.
+pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> Result<()> {
+    let RangeRead {
+        cfg,
+        schema,
+        range,
+        projection,
+        batch_size,
+        limit,
+        metrics,
+    } = read;
+    let batch_size = batch_size.max(1);
+    let consumer = client::consumer(&cfg)?;
+    client::assign(&consumer, &cfg, range.partition, range.start)?;
+    let mut decoder = ChunkDecoder::new(
+        &cfg.topic,
+        range.partition,
+        Arc::clone(&schema),
+        cfg.malformed,
+        batch_size,
+    );
+    let mut chunk = MessageChunk::with_capacity(batch_size.min(range.len() as usize).max(1));
+    let mut next = range.start;
+    let mut rows_sent = 0usize;
+    let mut last_progress = Instant::now();
+
+    // Decodes the chunk and sends it; false when the scan should stop.
+    let mut send = |chunk: &mut MessageChunk, rows_sent: &mut usize| -> Result<bool> {
+        let decoded = decoder.decode(chunk)?;
+        metrics.malformed.add(decoded.malformed);
+        let mut batch = decoded.batch;
+        if let Some(limit) = limit {
+            batch = batch.slice(0, batch.num_rows().min(limit - *rows_sent));
+        }
+        *rows_sent += batch.num_rows();
+        if let Some(p) = &projection {
+            batch = batch.project(p).map_err(|e| PulseError::KafkaPartition {
+                topic: cfg.topic.clone(),
+                partition: range.partition,
+                message: format!("projection failed: {e}"),
+            })?;
+        }
+        if batch.num_rows() > 0 && tx.blocking_send(Ok(batch)).is_err() {
+            return Ok(false); // the query no longer wants rows
+        }
+        Ok(limit.is_none_or(|l| *rows_sent < l))
+    };
+
+    while next < range.end {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {
+                if last_progress.elapsed() > cfg.timeout {
+                    return Err(stalled(&cfg, range, next));
+                }
+                continue;
+            }
+            Some(Ok(m)) => {
+                if m.partition() != range.partition || m.offset() < next {
+                    continue;
+                }
+                if m.offset() >= range.end {
+                    break;
+                }
+                let payload = m.payload();
+                metrics.messages.add(1);
+                metrics.bytes.add(payload.map_or(0, <[u8]>::len));
+                chunk.push(payload, m.offset(), m.timestamp().to_millis(), m.key());
+                next = m.offset() + 1;
+                last_progress = Instant::now();
+                if chunk.len() >= batch_size && !send(&mut chunk, &mut rows_sent)? {
+                    return Ok(());
+                }
+            }
+            // Caught up with the log: any offsets left in the range hold no
+            // message (transaction markers, aborted or compacted records).
+            Some(Err(KafkaError::PartitionEOF(p))) if p == range.partition => break,
+            Some(Err(e)) if client::is_offset_out_of_range(&e) => {
+                next = recover_lost_offsets(&consumer, &cfg, range, next, &metrics)?;
+                last_progress = Instant::now();
+            }
+            Some(Err(e)) => {
+                // librdkafka retries transport errors itself; the progress
+                // timeout turns a lasting failure into an error.
+                log::debug!("{}:{} at offset {next}: {e}", cfg.topic, range.partition);
+                if last_progress.elapsed() > cfg.timeout {
+                    return Err(PulseError::KafkaPartition {
+                        topic: cfg.topic.clone(),
+                        partition: range.partition,
+                        message: format!("reading stopped at offset {next}: {e}"),
+                    });
+                }
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        send(&mut chunk, &mut rows_sent)?;
+    }
+    Ok(())
+}
+
+fn stalled(cfg: &KafkaTableConfig, range: OffsetRange, next: i64) -> PulseError {
+    PulseError::KafkaPartition {
+        topic: cfg.topic.clone(),
+        partition: range.partition,
+        message: format!(
+            "no message arrived for {:?} while reading offsets {next}..{} (is the broker down, \
+             or a transaction open past the snapshot?)",
+            cfg.timeout, range.end
+        ),
+    }
+}
+
+/// Retention deleted offsets from `next` on: fail, or warn and resume at the
+/// new start of the log. Returns the offset to read next.
+fn recover_lost_offsets(
+    consumer: &BaseConsumer,
+    cfg: &KafkaTableConfig,
+    range: OffsetRange,
+    next: i64,
+    metrics: &ScanMetrics,
+) -> Result<i64> {
+    let wm = client::watermarks(consumer, cfg, range.partition)?;
+    let resume = wm.low.min(range.end);
+    if resume <= next {
+        return Err(PulseError::KafkaPartition {
+            topic: cfg.topic.clone(),
+            partition: range.partition,
+            message: format!(
+                "offset {next} is out of range, but the log holds {}..{}",
+                wm.low, wm.high
+            ),
+        });
+    }
+    match cfg.on_data_loss {
+        DataLossPolicy::Fail => Err(PulseError::DataLoss {
+            topic: cfg.topic.clone(),
+            partition: range.partition,
+            from: next,
+            to: resume,
+        }),
+        DataLossPolicy::Warn => {
+            log::warn!(
+                "Kafka topic '{}' partition {}: offsets {next}..{resume} were deleted by retention before \
+                 they could be read; reading on from {resume}",
+                cfg.topic,
+                range.partition
+            );
+            metrics
+                .offsets_lost
+                .add(usize::try_from(resume - next).unwrap_or(usize::MAX));
+            if resume < range.end {
+                client::assign(consumer, cfg, range.partition, resume)?;
+            }
+            Ok(resume)
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Builds DataFusion sessions with everything Pulse provides registered.
+//!
+//! What must stay true: every entry point (the shell, the test suite, a
+//! library user) gets the same registrations from here, so a table format
+//! or function that works in one works in all.
+
+use std::sync::Arc;
+
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::session_state::SessionState;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::kafka::{KAFKA_FORMAT, KafkaTableFactory};
+
+/// Adds Pulse's table factories to a session state builder.
+pub fn with_pulse(builder: SessionStateBuilder) -> SessionStateBuilder {
+    builder.with_table_factory(KAFKA_FORMAT.to_string(), Arc::new(KafkaTableFactory))
+}
+
+/// A session state with DataFusion's defaults and Pulse's registrations.
+pub fn pulse_state(config: SessionConfig) -> SessionState {
+    with_pulse(SessionStateBuilder::new().with_config(config).with_default_features()).build()
+}
+
+/// A session context with DataFusion's defaults and Pulse's registrations.
+pub fn pulse_context() -> SessionContext {
+    SessionContext::new_with_state(pulse_state(SessionConfig::new()))
+}
