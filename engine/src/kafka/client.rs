@@ -69,10 +69,10 @@ pub(crate) fn partitions(consumer: &BaseConsumer, cfg: &KafkaTableConfig) -> Res
     let metadata = consumer
         .fetch_metadata(Some(&cfg.topic), cfg.timeout)
         .map_err(|e| match e {
-            KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) => kafka_err(
+            KafkaError::MetadataFetch(code) => kafka_err(
                 cfg,
                 format!(
-                    "no broker answered within {:?}; is the address right and the broker up?",
+                    "could not reach any broker within {:?} ({code}); check the address and that the broker is up",
                     cfg.timeout
                 ),
             ),

@@ -149,6 +149,16 @@ fn apply(filter: &Expr, event_time: Option<&str>, bounds: &mut ScanBounds) -> bo
             let r = apply(right, event_time, bounds);
             l || r
         }
+        Expr::InList(_) | Expr::BinaryExpr(BinaryExpr { op: Operator::Or, .. }) => {
+            let Some(set) = partition_set(filter, event_time) else {
+                return false;
+            };
+            bounds.partition_set = Some(match bounds.partition_set.take() {
+                Some(prev) => prev.intersection(&set).copied().collect(),
+                None => set,
+            });
+            true
+        }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             if let (Some(target), Some(value)) = (target_of(left, event_time), literal(right)) {
                 compare(bounds, target, *op, &value)
@@ -174,28 +184,46 @@ fn apply(filter: &Expr, event_time: Option<&str>, bounds: &mut ScanBounds) -> bo
             }
             _ => false,
         },
-        Expr::InList(list) if !list.negated => {
-            if target_of(&list.expr, event_time) != Some(Target::Partition) {
-                return false;
-            }
+        _ => false,
+    }
+}
+
+/// The partitions that `_partition IN (…)`, `_partition = v`, or an `OR` of
+/// them (DataFusion rewrites short `IN` lists to `OR`s) allow.
+fn partition_set(filter: &Expr, event_time: Option<&str>) -> Option<BTreeSet<i32>> {
+    let value = |e: &Expr| literal(e).as_ref().and_then(as_int).map(|v| i32::try_from(v).ok());
+    match filter {
+        Expr::InList(list) if !list.negated && target_of(&list.expr, event_time) == Some(Target::Partition) => {
             let mut set = BTreeSet::new();
             for item in &list.list {
-                match literal(item).as_ref().and_then(as_int) {
-                    Some(v) => {
-                        if let Ok(p) = i32::try_from(v) {
-                            set.insert(p);
-                        }
-                    }
-                    None => return false,
-                }
+                // a value outside i32 matches no partition
+                set.extend(value(item)?);
             }
-            bounds.partition_set = Some(match bounds.partition_set.take() {
-                Some(prev) => prev.intersection(&set).copied().collect(),
-                None => set,
-            });
-            true
+            Some(set)
         }
-        _ => false,
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
+            let (column, v) = if literal(right).is_some() {
+                (left, right)
+            } else {
+                (right, left)
+            };
+            (target_of(column, event_time) == Some(Target::Partition)).then_some(())?;
+            Some(value(v)?.into_iter().collect())
+        }
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => {
+            let mut set = partition_set(left, event_time)?;
+            set.extend(partition_set(right, event_time)?);
+            Some(set)
+        }
+        _ => None,
     }
 }
 
@@ -369,6 +397,14 @@ mod tests {
             col("_partition").gt(lit(0i32)),
         ]);
         assert!(!b.allows_partition(0) && b.allows_partition(2));
+        // DataFusion's rewrite of short IN lists
+        let b = t(&[col("_partition").eq(lit(0i32)).or(lit(2i32).eq(col("_partition")))]);
+        assert!(b.allows_partition(0) && !b.allows_partition(1) && b.allows_partition(2));
+        // an OR that mentions anything else is not pushed
+        assert!(!is_pushable(
+            &col("_partition").eq(lit(0i32)).or(col("_offset").eq(lit(2i64))),
+            None
+        ));
         // NOT IN is not pushed
         assert!(!is_pushable(&col("_partition").in_list(vec![lit(0i32)], true), None));
     }
