@@ -10,8 +10,8 @@
 //! - [`offsets`]: bounds to offset ranges over one snapshot of watermarks,
 //!   with the broker's timestamp answers checked and searched around;
 //! - [`exec`]: the `ExecutionPlan`, one DataFusion partition per range;
-//! - [`stream`]: reading one range on a blocking thread;
-//! - [`decode`]: JSON payloads to Arrow, with the malformed-message policy;
+//! - `stream`: reading one range on a blocking thread;
+//! - `decode`: JSON payloads to Arrow, with the malformed-message policy;
 //! - `client`: the librdkafka calls.
 //!
 //! What must stay true across them: a query reads one bounded snapshot, a
@@ -20,14 +20,14 @@
 
 mod client;
 pub mod config;
-pub mod decode;
+mod decode;
 pub mod exec;
 pub mod factory;
 pub mod offsets;
 pub mod provider;
 pub mod pushdown;
 pub mod schema;
-pub mod stream;
+mod stream;
 
 pub use config::{DataLossPolicy, KafkaTableConfig, MalformedPolicy, TimestampLookup};
 pub use exec::KafkaScanExec;

@@ -18,6 +18,7 @@
 
 use std::fmt;
 
+use super::config::TimestampLookup;
 use super::pushdown::{Bounds, ScanBounds};
 use crate::error::Result;
 
@@ -94,125 +95,121 @@ pub(crate) enum Edge {
     Upper,
 }
 
-/// Counts probes made through it.
-struct Counting<'a> {
+/// Turns time bounds into offsets for one scan, counting what it did.
+pub(crate) struct Seeker<'a> {
     index: &'a dyn LogIndex,
-    report: &'a mut SeekReport,
+    disorder_ms: i64,
+    mode: TimestampLookup,
+    /// What the seeks cost, for `EXPLAIN`.
+    pub report: SeekReport,
 }
 
-impl Counting<'_> {
+impl<'a> Seeker<'a> {
+    /// Seeks in `index`, assuming message timestamps out of order by at most
+    /// `disorder_ms`.
+    pub fn new(index: &'a dyn LogIndex, disorder_ms: i64, mode: TimestampLookup) -> Self {
+        Self {
+            index,
+            disorder_ms,
+            mode,
+            report: SeekReport::default(),
+        }
+    }
+
     fn probe(&mut self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
         self.report.probes += 1;
         self.index.probe(partition, offset, end)
     }
-}
 
-/// The offset in `[wm.low, wm.high]` at which a time bound `t_ms` cuts
-/// `partition`, per [`Edge`], with disorder up to `disorder_ms`.
-pub(crate) fn seek(
-    index: &dyn LogIndex,
-    partition: i32,
-    wm: Watermarks,
-    edge: Edge,
-    t_ms: i64,
-    disorder_ms: i64,
-    mode: super::config::TimestampLookup,
-    report: &mut SeekReport,
-) -> Result<i64> {
-    use super::config::TimestampLookup;
-    if wm.high <= wm.low {
-        return Ok(wm.low);
+    /// The offset in `[wm.low, wm.high]` at which the time bound `t_ms` cuts
+    /// `partition`, per [`Edge`].
+    pub fn seek(&mut self, partition: i32, wm: Watermarks, edge: Edge, t_ms: i64) -> Result<i64> {
+        if wm.high <= wm.low {
+            return Ok(wm.low);
+        }
+        // The broker answers "first offset with timestamp >= t", which is
+        // exact for a lower bound; an upper bound asks past the margin.
+        let (broker_t, search_t) = match edge {
+            Edge::Lower => (t_ms, t_ms.saturating_sub(self.disorder_ms)),
+            Edge::Upper => (
+                t_ms.saturating_add(self.disorder_ms),
+                t_ms.saturating_add(self.disorder_ms),
+            ),
+        };
+        if self.mode != TimestampLookup::Search {
+            let answer = self.index.broker_offset_for_time(partition, broker_t)?;
+            if self.mode == TimestampLookup::Broker {
+                self.report.broker_answers_used += 1;
+                return Ok(if answer < 0 {
+                    wm.high
+                } else {
+                    answer.clamp(wm.low, wm.high)
+                });
+            }
+            if let Some(offset) = self.check_broker_answer(partition, wm, broker_t, answer)? {
+                self.report.broker_answers_used += 1;
+                return Ok(offset);
+            }
+            self.report.broker_answers_rejected += 1;
+        }
+        self.report.searches += 1;
+        self.search(partition, wm, search_t)
     }
-    // The broker answers "first offset with timestamp >= t", which is exact
-    // for a lower bound; an upper bound asks past the disorder margin.
-    let (broker_t, search_t) = match edge {
-        Edge::Lower => (t_ms, t_ms.saturating_sub(disorder_ms)),
-        Edge::Upper => (t_ms.saturating_add(disorder_ms), t_ms.saturating_add(disorder_ms)),
-    };
-    let mut counting = Counting { index, report };
-    if mode != TimestampLookup::Search {
-        let answer = index.broker_offset_for_time(partition, broker_t)?;
-        if mode == TimestampLookup::Broker {
-            counting.report.broker_answers_used += 1;
-            return Ok(if answer < 0 {
-                wm.high
-            } else {
-                answer.clamp(wm.low, wm.high)
+
+    /// The broker's answer if the messages around it agree with it.
+    fn check_broker_answer(&mut self, partition: i32, wm: Watermarks, t_ms: i64, answer: i64) -> Result<Option<i64>> {
+        if answer < 0 || answer >= wm.high {
+            // "No message at or after t": the last message must be before t.
+            return Ok(match self.probe(partition, wm.high - 1, wm.high)? {
+                Some((_, ts)) if ts < t_ms => Some(wm.high),
+                _ => None,
             });
         }
-        if let Some(offset) = check_broker_answer(&mut counting, partition, wm, broker_t, answer)? {
-            counting.report.broker_answers_used += 1;
-            return Ok(offset);
+        if answer < wm.low {
+            return Ok(None);
         }
-        counting.report.broker_answers_rejected += 1;
+        // The message at the answer is at or after t...
+        match self.probe(partition, answer, wm.high)? {
+            Some((_, ts)) if ts >= t_ms => {}
+            _ => return Ok(None),
+        }
+        // ...and the one before it, if any, is before t.
+        if answer > wm.low
+            && let Some((offset, ts)) = self.probe(partition, answer - 1, answer)?
+            && offset == answer - 1
+            && ts >= t_ms
+        {
+            return Ok(None);
+        }
+        Ok(Some(answer))
     }
-    counting.report.searches += 1;
-    search(&mut counting, partition, wm, search_t)
-}
 
-/// The broker's answer if the messages around it agree with it.
-fn check_broker_answer(
-    index: &mut Counting<'_>,
-    partition: i32,
-    wm: Watermarks,
-    t_ms: i64,
-    answer: i64,
-) -> Result<Option<i64>> {
-    if answer < 0 || answer >= wm.high {
-        // "No message at or after t": the last message must be before t.
-        return Ok(match index.probe(partition, wm.high - 1, wm.high)? {
-            Some((_, ts)) if ts < t_ms => Some(wm.high),
-            _ => None,
-        });
-    }
-    if answer < wm.low {
-        return Ok(None);
-    }
-    // The message at the answer is at or after t...
-    match index.probe(partition, answer, wm.high)? {
-        Some((_, ts)) if ts >= t_ms => {}
-        _ => return Ok(None),
-    }
-    // ...and the one before it, if any, is before t.
-    if answer > wm.low {
-        if let Some((offset, ts)) = index.probe(partition, answer - 1, answer)? {
-            if offset == answer - 1 && ts >= t_ms {
-                return Ok(None);
+    /// The first offset in `[low, high)` whose message's timestamp is at or
+    /// after `t_ms`, or `high`, by binary search. Offsets without a message
+    /// (transaction markers, compacted records) take the next message's time.
+    fn search(&mut self, partition: i32, wm: Watermarks, t_ms: i64) -> Result<i64> {
+        let (mut lo, mut hi) = (wm.low, wm.high);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.probe(partition, mid, hi)? {
+                Some((offset, ts)) if ts < t_ms => lo = offset + 1,
+                _ => hi = mid,
             }
         }
+        Ok(lo)
     }
-    Ok(Some(answer))
-}
-
-/// The first offset in `[low, high)` whose message's timestamp is at or
-/// after `t_ms`, or `high`, by binary search. Offsets without a message
-/// (transaction markers, compacted records) take the next message's time.
-fn search(index: &mut Counting<'_>, partition: i32, wm: Watermarks, t_ms: i64) -> Result<i64> {
-    let (mut lo, mut hi) = (wm.low, wm.high);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        match index.probe(partition, mid, hi)? {
-            Some((offset, ts)) if ts < t_ms => lo = offset + 1,
-            _ => hi = mid,
-        }
-    }
-    Ok(lo)
 }
 
 /// The ranges one scan reads: for every partition the filters allow, the
 /// watermarks narrowed by offset bounds and by `time` (message-timestamp
 /// bounds in ms), then split into pieces of at most `max_per_split`
 /// offsets. Empty ranges are left out.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn plan_ranges(
-    index: &dyn LogIndex,
+    seeker: &mut Seeker<'_>,
     partitions: &[(i32, Watermarks)],
     bounds: &ScanBounds,
     time: Bounds,
-    disorder_ms: i64,
-    mode: super::config::TimestampLookup,
     max_per_split: u64,
-    report: &mut SeekReport,
 ) -> Result<Vec<OffsetRange>> {
     let mut ranges = Vec::new();
     if time.is_empty() || bounds.offsets.is_empty() {
@@ -224,15 +221,15 @@ pub(crate) fn plan_ranges(
         }
         let mut start = wm.low.max(bounds.offsets.lo.unwrap_or(i64::MIN));
         let mut end = wm.high.min(bounds.offsets.hi.unwrap_or(i64::MAX));
-        if start < end {
-            if let Some(t) = time.lo {
-                start = start.max(seek(index, partition, wm, Edge::Lower, t, disorder_ms, mode, report)?);
-            }
+        if let Some(t) = time.lo
+            && start < end
+        {
+            start = start.max(seeker.seek(partition, wm, Edge::Lower, t)?);
         }
-        if start < end {
-            if let Some(t) = time.hi {
-                end = end.min(seek(index, partition, wm, Edge::Upper, t, disorder_ms, mode, report)?);
-            }
+        if let Some(t) = time.hi
+            && start < end
+        {
+            end = end.min(seeker.seek(partition, wm, Edge::Upper, t)?);
         }
         if start < end {
             ranges.push(OffsetRange { partition, start, end });
@@ -263,7 +260,6 @@ pub(crate) fn split(ranges: &[OffsetRange], max: u64) -> Vec<OffsetRange> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kafka::config::TimestampLookup;
     use std::collections::BTreeMap;
 
     /// A partition log in memory, with a configurable broker answer.
@@ -308,7 +304,13 @@ mod tests {
     }
 
     fn lower(log: &FakeLog, t: i64, mode: TimestampLookup, report: &mut SeekReport) -> i64 {
-        seek(log, 0, log.wm(), Edge::Lower, t, 0, mode, report).unwrap()
+        let mut seeker = Seeker::new(log, 0, mode);
+        let offset = seeker.seek(0, log.wm(), Edge::Lower, t).unwrap();
+        report.broker_answers_used += seeker.report.broker_answers_used;
+        report.broker_answers_rejected += seeker.report.broker_answers_rejected;
+        report.searches += seeker.report.searches;
+        report.probes += seeker.report.probes;
+        offset
     }
 
     #[test]
@@ -401,30 +403,10 @@ mod tests {
             .collect();
         let log = FakeLog::new(&msgs, |_| -1);
         for t in (0..5_000).step_by(37) {
-            let mut report = SeekReport::default();
-            let s = seek(
-                &log,
-                0,
-                log.wm(),
-                Edge::Lower,
-                t,
-                60,
-                TimestampLookup::Search,
-                &mut report,
-            )
-            .unwrap();
+            let mut seeker = Seeker::new(&log, 60, TimestampLookup::Search);
+            let s = seeker.seek(0, log.wm(), Edge::Lower, t).unwrap();
             assert!(msgs.iter().all(|(o, ts)| *o >= s || *ts < t), "lower {t} -> {s}");
-            let e = seek(
-                &log,
-                0,
-                log.wm(),
-                Edge::Upper,
-                t,
-                60,
-                TimestampLookup::Search,
-                &mut report,
-            )
-            .unwrap();
+            let e = seeker.seek(0, log.wm(), Edge::Upper, t).unwrap();
             assert!(msgs.iter().all(|(o, ts)| *o < e || *ts >= t), "upper {t} -> {e}");
         }
     }
@@ -433,12 +415,14 @@ mod tests {
     fn ranges_combine_partition_offset_and_time_bounds_then_split() {
         let log = FakeLog::new(&monotonic(100), |_| -1);
         let parts = [(0, log.wm()), (1, log.wm()), (2, Watermarks { low: 5, high: 5 })];
-        let mut bounds = ScanBounds::default();
-        bounds.offsets = Bounds::new(Some(10), None);
-        bounds.partitions = Bounds::new(Some(0), Some(2));
+        let bounds = ScanBounds {
+            offsets: Bounds::new(Some(10), None),
+            partitions: Bounds::new(Some(0), Some(2)),
+            ..Default::default()
+        };
         let time = Bounds::new(Some(1_000 + 10 * 30), Some(1_000 + 10 * 90));
-        let mut report = SeekReport::default();
-        let ranges = plan_ranges(&log, &parts, &bounds, time, 0, TimestampLookup::Auto, 25, &mut report).unwrap();
+        let mut seeker = Seeker::new(&log, 0, TimestampLookup::Auto);
+        let ranges = plan_ranges(&mut seeker, &parts, &bounds, time, 25).unwrap();
         let shown: Vec<String> = ranges.iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,
@@ -452,32 +436,13 @@ mod tests {
             ]
         );
         // an empty partition, an empty time range and a contradiction read nothing
-        let none = plan_ranges(
-            &log,
-            &parts[2..],
-            &ScanBounds::default(),
-            Bounds::default(),
-            0,
-            TimestampLookup::Auto,
-            25,
-            &mut report,
-        )
-        .unwrap();
+        let none = plan_ranges(&mut seeker, &parts[2..], &ScanBounds::default(), Bounds::default(), 25).unwrap();
         assert!(none.is_empty());
         let empty = Bounds::new(Some(5), Some(5));
         assert!(
-            plan_ranges(
-                &log,
-                &parts,
-                &ScanBounds::default(),
-                empty,
-                0,
-                TimestampLookup::Auto,
-                25,
-                &mut report
-            )
-            .unwrap()
-            .is_empty()
+            plan_ranges(&mut seeker, &parts, &ScanBounds::default(), empty, 25)
+                .unwrap()
+                .is_empty()
         );
     }
 }

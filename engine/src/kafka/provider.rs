@@ -21,7 +21,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::client::{self, BrokerIndex};
 use super::config::{EventTimeColumn, KafkaTableConfig};
 use super::exec::KafkaScanExec;
-use super::offsets::{OffsetRange, SeekReport, plan_ranges};
+use super::offsets::{OffsetRange, SeekReport, Seeker, plan_ranges};
 use super::pushdown;
 use super::schema::{TableSchema, orders_schema};
 use crate::error::{PulseError, Result};
@@ -114,17 +114,9 @@ impl KafkaTable {
                 consumer: &consumer,
                 cfg: &cfg,
             };
-            let mut report = SeekReport::default();
-            let ranges = plan_ranges(
-                &index,
-                &partitions,
-                &bounds,
-                time,
-                lateness_ms,
-                cfg.timestamp_lookup,
-                cfg.max_messages_per_split,
-                &mut report,
-            )?;
+            let mut seeker = Seeker::new(&index, lateness_ms, cfg.timestamp_lookup);
+            let ranges = plan_ranges(&mut seeker, &partitions, &bounds, time, cfg.max_messages_per_split)?;
+            let report = seeker.report;
             Ok((ranges, report))
         })
         .await
