@@ -460,3 +460,94 @@ async fn the_rust_api_builds_the_same_table() {
         30
     );
 }
+
+/// Deletes the records before `before` in partition 0, as retention would.
+/// Returns false when the broker does not support DeleteRecords.
+async fn delete_records(bootstrap: &str, topic: &str, before: i64) -> bool {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(before)).unwrap();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(5)));
+    match admin.delete_records(&tpl, &opts).await {
+        Ok(result) => result.elements().iter().all(|e| e.error().is_ok()),
+        Err(e) => {
+            eprintln!("DeleteRecords is not supported here: {e}");
+            false
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_deleted_by_retention_mid_query_are_an_error_or_a_named_warning() {
+    let mut ran = false;
+    for broker in brokers() {
+        let topic = broker.topic("retention", 1).await;
+        let msgs: Vec<Msg> = (0..10)
+            .map(|i| Msg::new(0, 1_000 + i, order(&format!("o{i}"), "c", 1.0, 1_000 + i)))
+            .collect();
+        produce(&broker.bootstrap(), &topic, &msgs);
+        let fail = orders_table(&broker.bootstrap(), &topic, "").await;
+        let warn = orders_table(&broker.bootstrap(), &topic, "'kafka.on_data_loss' 'warn'").await;
+        let fail_plan = fail
+            .sql("SELECT count(*) FROM orders")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let warn_plan = warn
+            .sql("SELECT count(*) FROM orders")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        assert!(
+            displayable(fail_plan.as_ref())
+                .indent(true)
+                .to_string()
+                .contains("ranges=[0:[0..10)]")
+        );
+        // retention deletes offsets 0..4 after planning, before reading
+        if !delete_records(&broker.bootstrap(), &topic, 4).await {
+            eprintln!(
+                "*** SKIPPED the {} broker in the retention test: it cannot delete records ***",
+                broker.name()
+            );
+            continue;
+        }
+        ran = true;
+        let err = collect(fail_plan, fail.task_ctx()).await.unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "'{topic}' partition 0: offsets 0..4 were deleted by retention"
+            )),
+            "{err}"
+        );
+        let plan = warn_plan.clone();
+        let batches = collect(warn_plan, warn.task_ctx()).await.unwrap();
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert!(text.contains("| 6 "), "{text}");
+        let lost = scan_metric(plan.as_ref(), "offsets_lost");
+        assert_eq!(lost, Some(4));
+    }
+    if !ran {
+        eprintln!("*** the retention test ran on no broker: run scripts/test for noida-db ***");
+    }
+}
+
+/// The sum of a `KafkaScanExec` metric in an executed plan.
+fn scan_metric(plan: &dyn datafusion::physical_plan::ExecutionPlan, name: &str) -> Option<usize> {
+    if plan.name() == "KafkaScanExec" {
+        return plan.metrics().and_then(|m| m.sum_by_name(name)).map(|v| v.as_usize());
+    }
+    plan.children().iter().find_map(|c| scan_metric(c.as_ref(), name))
+}
