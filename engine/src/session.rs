@@ -17,9 +17,12 @@ pub fn with_pulse(builder: SessionStateBuilder) -> SessionStateBuilder {
     builder.with_table_factory(KAFKA_FORMAT.to_string(), Arc::new(KafkaTableFactory))
 }
 
-/// A session state with DataFusion's defaults and Pulse's registrations.
+/// A session state with DataFusion's defaults and Pulse's registrations:
+/// the table factories and every function of `pulse_udfs`.
 pub fn pulse_state(config: SessionConfig) -> SessionState {
-    with_pulse(SessionStateBuilder::new().with_config(config).with_default_features()).build()
+    let mut state = with_pulse(SessionStateBuilder::new().with_config(config).with_default_features()).build();
+    pulse_udfs::register_state(&mut state).expect("registering a function in a new session cannot fail");
+    state
 }
 
 /// A session context with DataFusion's defaults and Pulse's registrations.

@@ -1,7 +1,43 @@
 //! Pulse's SQL functions: the industries value object, industry-name
-//! normalisation, and the `industries()` / `explode_industries(...)` table
-//! functions.
+//! normalisation, and the table functions built on them.
 //!
-//! The functions arrive with the customers work (issue 3); this crate holds
-//! their place in the workspace so that the engine and the binary already
-//! depend on it the way they will.
+//! - [`industry`] holds the 10 industries and the rules that read free text;
+//! - [`industries`] holds `industries()`, the 10 as a table;
+//! - [`normalize_industries`] holds `normalize_industries(text_or_list)`;
+//! - [`explode_industries`] holds `explode_industries(...)`, one row per
+//!   (customer, industry).
+//!
+//! What must stay true: the functions know nothing of one table layout;
+//! they work on any table with a customer id and an industries column.
+
+use std::sync::Arc;
+
+use datafusion::execution::FunctionRegistry;
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionContext;
+
+pub mod explode_industries;
+pub mod industries;
+pub mod industry;
+pub mod normalize_industries;
+
+pub use explode_industries::ExplodeIndustriesFunction;
+pub use industries::IndustriesFunction;
+pub use industry::{Industry, IndustryName, parse_industries};
+pub use normalize_industries::NormalizeIndustries;
+
+/// Registers every Pulse function in a session state.
+pub fn register_state(state: &mut SessionState) -> datafusion::error::Result<()> {
+    state.register_udf(Arc::new(ScalarUDF::new_from_impl(NormalizeIndustries::new())))?;
+    state.register_udtf(IndustriesFunction::NAME, Arc::new(IndustriesFunction));
+    state.register_udtf(ExplodeIndustriesFunction::NAME, Arc::new(ExplodeIndustriesFunction));
+    Ok(())
+}
+
+/// Registers every Pulse function in a session context.
+pub fn register_context(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(NormalizeIndustries::new()));
+    ctx.register_udtf(IndustriesFunction::NAME, Arc::new(IndustriesFunction));
+    ctx.register_udtf(ExplodeIndustriesFunction::NAME, Arc::new(ExplodeIndustriesFunction));
+}
