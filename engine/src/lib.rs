@@ -4,14 +4,19 @@
 //! - [`kafka`]: a topic of JSON messages as a table (`STORED AS KAFKA`),
 //!   with bounded-snapshot, partition-parallel scans and
 //!   timestamp-to-offset pushdown.
-//! - [`session`]: sessions with every Pulse factory registered.
+//! - [`customers`]: customer batches as deduplicated tables (`STORED AS
+//!   CUSTOMER_BATCHES`).
+//! - [`storage`]: object-store locations (S3, MinIO, local folders).
+//! - [`session`]: sessions with every Pulse factory and function registered.
 //! - [`error`]: the engine's error type.
 //!
 //! What must stay true: inside DataFusion traits the engine returns
 //! DataFusion's `Result`, and its own errors name what went wrong and where.
 
+pub mod customers;
 pub mod error;
 pub mod kafka;
 pub mod session;
+pub mod storage;
 
 pub use error::{PulseError, Result};

@@ -10,11 +10,14 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::customers::{CUSTOMER_BATCHES_FORMAT, CustomerBatchesFactory};
 use crate::kafka::{KAFKA_FORMAT, KafkaTableFactory};
 
 /// Adds Pulse's table factories to a session state builder.
 pub fn with_pulse(builder: SessionStateBuilder) -> SessionStateBuilder {
-    builder.with_table_factory(KAFKA_FORMAT.to_string(), Arc::new(KafkaTableFactory))
+    builder
+        .with_table_factory(KAFKA_FORMAT.to_string(), Arc::new(KafkaTableFactory))
+        .with_table_factory(CUSTOMER_BATCHES_FORMAT.to_string(), Arc::new(CustomerBatchesFactory))
 }
 
 /// A session state with DataFusion's defaults and Pulse's registrations:
