@@ -8,5 +8,6 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod customers;
 mod kafka;
 mod support;
