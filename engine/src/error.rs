@@ -101,6 +101,15 @@ pub enum PulseError {
         /// One past the last lost offset.
         to: i64,
     },
+
+    /// A versioned SQL view that could not be created.
+    #[error("view file {file}: {message}")]
+    View {
+        /// The view's file, e.g. `sql/views/industry_change_v1.sql`.
+        file: String,
+        /// What DataFusion said.
+        message: String,
+    },
 }
 
 /// The engine's result type.

@@ -8,6 +8,7 @@
 //!   CUSTOMER_BATCHES`).
 //! - [`storage`]: object-store locations (S3, MinIO, local folders).
 //! - [`session`]: sessions with every Pulse factory and function registered.
+//! - [`views`]: the versioned SQL views of the answer and their loader.
 //! - [`error`]: the engine's error type.
 //!
 //! What must stay true: inside DataFusion traits the engine returns
@@ -18,5 +19,6 @@ pub mod error;
 pub mod kafka;
 pub mod session;
 pub mod storage;
+pub mod views;
 
 pub use error::{PulseError, Result};

@@ -4,6 +4,7 @@
 //! - [`industry`] holds the 10 industries and the rules that read free text;
 //! - [`industries`] holds `industries()`, the 10 as a table;
 //! - [`normalize_industries`] holds `normalize_industries(text_or_list)`;
+//! - [`as_of`] holds the `pulse.as_of` setting and `pulse_as_of()`;
 //! - [`explode_industries`] holds `explode_industries(...)`, one row per
 //!   (customer, industry).
 //!
@@ -17,11 +18,13 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 
+pub mod as_of;
 pub mod explode_industries;
 pub mod industries;
 pub mod industry;
 pub mod normalize_industries;
 
+pub use as_of::{PulseAsOf, PulseOptions};
 pub use explode_industries::ExplodeIndustriesFunction;
 pub use industries::IndustriesFunction;
 pub use industry::{Industry, IndustryName, parse_industries};
@@ -30,6 +33,7 @@ pub use normalize_industries::NormalizeIndustries;
 /// Registers every Pulse function in a session state.
 pub fn register_state(state: &mut SessionState) -> datafusion::error::Result<()> {
     state.register_udf(Arc::new(ScalarUDF::new_from_impl(NormalizeIndustries::new())))?;
+    state.register_udf(Arc::new(ScalarUDF::new_from_impl(PulseAsOf::new())))?;
     state.register_udtf(IndustriesFunction::NAME, Arc::new(IndustriesFunction));
     state.register_udtf(ExplodeIndustriesFunction::NAME, Arc::new(ExplodeIndustriesFunction));
     Ok(())
@@ -38,6 +42,7 @@ pub fn register_state(state: &mut SessionState) -> datafusion::error::Result<()>
 /// Registers every Pulse function in a session context.
 pub fn register_context(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(NormalizeIndustries::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(PulseAsOf::new()));
     ctx.register_udtf(IndustriesFunction::NAME, Arc::new(IndustriesFunction));
     ctx.register_udtf(ExplodeIndustriesFunction::NAME, Arc::new(ExplodeIndustriesFunction));
 }

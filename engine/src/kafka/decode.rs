@@ -175,9 +175,9 @@ impl ChunkDecoder {
             });
         }
         columns.extend(metadata);
-        if self.policy == MalformedPolicy::DeadLetter {
-            columns.push(Arc::new(StringArray::from(reasons)));
-        }
+        // `_error`: the reasons under dead_letter; NULL otherwise (fail has
+        // returned, skip filters the rows out below).
+        columns.push(Arc::new(StringArray::from(reasons)));
         if malformed > 0 && self.policy == MalformedPolicy::Skip {
             let keep = BooleanArray::from(bad.iter().map(|b| b.map(|b| !b)).collect::<Vec<_>>());
             columns = columns

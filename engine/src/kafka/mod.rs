@@ -4,7 +4,7 @@
 //! - [`config`]: the typed configuration and the `OPTIONS` parser;
 //! - [`factory`]: `CREATE EXTERNAL TABLE … STORED AS KAFKA`;
 //! - [`schema`]: data columns, then `_partition`, `_offset`, `_timestamp`,
-//!   `_key` (and `_error` under `dead_letter`);
+//!   `_key`, and `_error` (filled under `dead_letter`);
 //! - [`provider`]: the `TableProvider`, which plans a scan;
 //! - [`pushdown`]: filters to bounds, a pure function;
 //! - [`offsets`]: bounds to offset ranges over one snapshot of watermarks,

@@ -2,8 +2,8 @@
 //! message, then the metadata columns Pulse adds.
 //!
 //! What must stay true: the metadata columns come after the data columns, in
-//! the order of [`METADATA_COLUMNS`], and `_error` exists only under the
-//! `dead_letter` policy. The schema a query sees does not depend on which
+//! the order of [`METADATA_COLUMNS`], then `_error`, which every table has
+//! (so views work whatever the policy) and only `dead_letter` fills. The schema a query sees does not depend on which
 //! columns it projects: every message is decoded and validated against all
 //! data columns, so a malformed message is malformed for every query.
 
@@ -22,7 +22,8 @@ pub const OFFSET_COLUMN: &str = "_offset";
 pub const TIMESTAMP_COLUMN: &str = "_timestamp";
 /// The message key as UTF-8 text (invalid bytes become U+FFFD).
 pub const KEY_COLUMN: &str = "_key";
-/// Why a message was malformed, under the `dead_letter` policy.
+/// Why a message was malformed: set under the `dead_letter` policy, NULL
+/// otherwise.
 pub const ERROR_COLUMN: &str = "_error";
 
 /// The metadata columns, in the order they follow the data columns.
@@ -68,7 +69,7 @@ pub(crate) struct TableSchema {
     /// Indices of the required (declared NOT NULL) data columns.
     pub required: Vec<usize>,
     /// What the table exposes: data columns, metadata columns, and `_error`
-    /// under `dead_letter` (where the data columns become nullable).
+    /// (under `dead_letter` the data columns become nullable).
     pub table: SchemaRef,
 }
 
@@ -119,9 +120,7 @@ impl TableSchema {
             Field::new(TIMESTAMP_COLUMN, utc_millis(), true),
             Field::new(KEY_COLUMN, DataType::Utf8, true),
         ]);
-        if dead_letter {
-            table_fields.push(Field::new(ERROR_COLUMN, DataType::Utf8, true));
-        }
+        table_fields.push(Field::new(ERROR_COLUMN, DataType::Utf8, true));
         Ok(Self {
             decode: Arc::new(Schema::new(decode_fields)),
             required,
@@ -154,7 +153,8 @@ mod tests {
                 "_partition",
                 "_offset",
                 "_timestamp",
-                "_key"
+                "_key",
+                "_error"
             ]
         );
         assert_eq!(s.required, vec![0, 1, 3, 4]);
