@@ -11,8 +11,9 @@
 //!   `customers_history`.
 //!
 //! With both, the versioned views are loaded. In the `.slt` file, after
-//! `control substitution on`, `$KAFKA` is the mock broker's `kafka://host:port`
-//! and `$CUSTOMERS` the scratch folder of the batches.
+//! `control substitution on`, `$KAFKA` is the mock broker's
+//! `kafka://host:port`, `$CUSTOMERS` the scratch folder of the batches, and
+//! `$EMPTY` an empty folder.
 //!
 //! `cargo test --test sqllogictests -- --complete` rewrites the expected
 //! results; other arguments keep only the files whose name contains them.
@@ -85,11 +86,28 @@ fn column_type(t: &DataType) -> DefaultColumnType {
     }
 }
 
+/// The rows of a batch as text. A cell of several lines (an `EXPLAIN`
+/// plan) becomes one row per line, the other cells blank after the first.
 fn rows_of(batch: &RecordBatch, scratch: &str) -> Result<Vec<Vec<String>>, DataFusionError> {
-    let mut rows = vec![Vec::with_capacity(batch.num_columns()); batch.num_rows()];
-    for column in batch.columns() {
-        for (r, row) in rows.iter_mut().enumerate() {
-            row.push(cell(column.as_ref(), r, scratch)?);
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for r in 0..batch.num_rows() {
+        let cells: Vec<String> = batch
+            .columns()
+            .iter()
+            .map(|c| cell(c.as_ref(), r, scratch))
+            .collect::<Result<_, _>>()?;
+        let height = cells.iter().map(|c| c.lines().count()).max().unwrap_or(1).max(1);
+        for line in 0..height {
+            rows.push(
+                cells
+                    .iter()
+                    .map(|c| match c.lines().nth(line) {
+                        Some(text) => text.trim_end().to_string(),
+                        None if line == 0 => c.clone(),
+                        None => String::new(),
+                    })
+                    .collect(),
+            );
         }
     }
     Ok(rows)
@@ -124,6 +142,7 @@ struct Fixture {
     _scratch: tempfile::TempDir,
     kafka: String,
     customers: String,
+    empty: String,
     ctx: SessionContext,
 }
 
@@ -134,6 +153,8 @@ impl Fixture {
             .map_err(|e| e.to_string())?
             .join("customers");
         std::fs::create_dir_all(&customers_dir).map_err(|e| e.to_string())?;
+        let empty = customers_dir.with_file_name("empty");
+        std::fs::create_dir_all(&empty).map_err(|e| e.to_string())?;
         let ctx = pulse_context();
         let cluster = MockCluster::new(1).map_err(|e| e.to_string())?;
         let kafka = format!("kafka://{}", cluster.bootstrap_servers());
@@ -177,6 +198,7 @@ impl Fixture {
             _scratch: scratch,
             kafka,
             customers: customers_dir.display().to_string(),
+            empty: empty.display().to_string(),
             ctx,
         })
     }
@@ -282,6 +304,7 @@ async fn run_file(path: &Path, complete: bool) -> Result<(), String> {
     });
     runner.set_var("KAFKA".into(), fixture.kafka.clone());
     runner.set_var("CUSTOMERS".into(), fixture.customers.clone());
+    runner.set_var("EMPTY".into(), fixture.empty.clone());
     if complete {
         runner
             .update_test_file(

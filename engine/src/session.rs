@@ -23,7 +23,9 @@ pub fn with_pulse(builder: SessionStateBuilder) -> SessionStateBuilder {
 /// A session state with DataFusion's defaults and Pulse's registrations:
 /// the table factories and every function of `pulse_udfs`.
 pub fn pulse_state(config: SessionConfig) -> SessionState {
-    let config = config.with_option_extension(pulse_udfs::PulseOptions::default());
+    let config = config
+        .with_information_schema(true)
+        .with_option_extension(pulse_udfs::PulseOptions::default());
     let mut state = with_pulse(SessionStateBuilder::new().with_config(config).with_default_features()).build();
     pulse_udfs::register_state(&mut state).expect("registering a function in a new session cannot fail");
     state

@@ -11,3 +11,4 @@
 mod customers;
 mod kafka;
 mod support;
+mod views;

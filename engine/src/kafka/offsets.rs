@@ -11,7 +11,8 @@
 //! at most the lateness margin `d`. That is why:
 //! - a broker answer is checked against the messages either side of it
 //!   (librdkafka's mock answers -1 to everything, Tansu answers 0 past the
-//!   end), and a wrong answer is replaced by a search, never used;
+//!   end), and a wrong answer is replaced by a search, never used; "no
+//!   message at or after t" holds only if the last message is before t - d;
 //! - the search for a lower bound `t` looks for `t - d` and the search and
 //!   broker question for an upper bound `t` use `t + d`, so that disorder
 //!   within `d` cannot hide a matching message on the far side.
@@ -159,9 +160,10 @@ impl<'a> Seeker<'a> {
     /// The broker's answer if the messages around it agree with it.
     fn check_broker_answer(&mut self, partition: i32, wm: Watermarks, t_ms: i64, answer: i64) -> Result<Option<i64>> {
         if answer < 0 || answer >= wm.high {
-            // "No message at or after t": the last message must be before t.
+            // "No message at or after t": with disorder up to d, every message
+            // is at most d after the last one, so the last must be before t - d.
             return Ok(match self.probe(partition, wm.high - 1, wm.high)? {
-                Some((_, ts)) if ts < t_ms => Some(wm.high),
+                Some((_, ts)) if ts.saturating_add(self.disorder_ms) < t_ms => Some(wm.high),
                 _ => None,
             });
         }
@@ -347,6 +349,20 @@ mod tests {
         let mut report = SeekReport::default();
         assert_eq!(lower(&log, 1_000_000, TimestampLookup::Auto, &mut report), 1000);
         assert_eq!(report.broker_answers_used, 1);
+    }
+
+    #[test]
+    fn minus_one_is_trusted_only_when_the_last_message_is_older_than_the_margin() {
+        let log = FakeLog::new(&monotonic(100), |_| -1);
+        // the last message is at 1990; with a margin of 50, "none at or after 2000"
+        // cannot be told from a message up to 50 ms out of order: search, which
+        // widens the bound by the margin (the first message at or after 1950)
+        let mut seeker = Seeker::new(&log, 50, TimestampLookup::Auto);
+        assert_eq!(seeker.seek(0, log.wm(), Edge::Lower, 2_000).unwrap(), 95);
+        assert_eq!(seeker.report.searches, 1);
+        let mut seeker = Seeker::new(&log, 5, TimestampLookup::Auto);
+        assert_eq!(seeker.seek(0, log.wm(), Edge::Lower, 2_000).unwrap(), 100);
+        assert_eq!((seeker.report.broker_answers_used, seeker.report.searches), (1, 0));
     }
 
     #[test]
