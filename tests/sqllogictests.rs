@@ -87,27 +87,16 @@ fn column_type(t: &DataType) -> DefaultColumnType {
 }
 
 /// The rows of a batch as text. A cell of several lines (an `EXPLAIN`
-/// plan) becomes one row per line, the other cells blank after the first.
+/// plan) becomes one row per line: the first with the row's other cells,
+/// the rest with that line alone.
 fn rows_of(batch: &RecordBatch, scratch: &str) -> Result<Vec<Vec<String>>, DataFusionError> {
     let mut rows = Vec::with_capacity(batch.num_rows());
     for r in 0..batch.num_rows() {
-        let cells: Vec<String> = batch
-            .columns()
-            .iter()
-            .map(|c| cell(c.as_ref(), r, scratch))
-            .collect::<Result<_, _>>()?;
-        let height = cells.iter().map(|c| c.lines().count()).max().unwrap_or(1).max(1);
-        for line in 0..height {
-            rows.push(
-                cells
-                    .iter()
-                    .map(|c| match c.lines().nth(line) {
-                        Some(text) => text.trim_end().to_string(),
-                        None if line == 0 => c.clone(),
-                        None => String::new(),
-                    })
-                    .collect(),
-            );
+        let cells: Vec<String> =
+            batch.columns().iter().map(|c| cell(c.as_ref(), r, scratch)).collect::<Result<_, _>>()?;
+        rows.push(cells.iter().map(|c| c.lines().next().unwrap_or_default().to_string()).collect());
+        for c in &cells {
+            rows.extend(c.lines().skip(1).map(|line| vec![line.to_string()]));
         }
     }
     Ok(rows)
