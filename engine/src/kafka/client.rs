@@ -35,7 +35,7 @@ pub(crate) fn consumer(cfg: &KafkaTableConfig) -> Result<BaseConsumer> {
         .set("auto.offset.reset", "error")
         .set("allow.auto.create.topics", "false")
         .set("socket.connection.setup.timeout.ms", &timeout_ms)
-        .set("fetch.wait.max.ms", "100")
+        .set("fetch.wait.max.ms", "10")
         .set("client.id", "pulse");
     for (key, value) in &cfg.client {
         client.set(key, value);
