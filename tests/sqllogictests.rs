@@ -92,9 +92,17 @@ fn column_type(t: &DataType) -> DefaultColumnType {
 fn rows_of(batch: &RecordBatch, scratch: &str) -> Result<Vec<Vec<String>>, DataFusionError> {
     let mut rows = Vec::with_capacity(batch.num_rows());
     for r in 0..batch.num_rows() {
-        let cells: Vec<String> =
-            batch.columns().iter().map(|c| cell(c.as_ref(), r, scratch)).collect::<Result<_, _>>()?;
-        rows.push(cells.iter().map(|c| c.lines().next().unwrap_or_default().to_string()).collect());
+        let cells: Vec<String> = batch
+            .columns()
+            .iter()
+            .map(|c| cell(c.as_ref(), r, scratch))
+            .collect::<Result<_, _>>()?;
+        rows.push(
+            cells
+                .iter()
+                .map(|c| c.lines().next().unwrap_or_default().to_string())
+                .collect(),
+        );
         for c in &cells {
             rows.extend(c.lines().skip(1).map(|line| vec![line.to_string()]));
         }
