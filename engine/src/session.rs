@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -21,12 +22,22 @@ pub fn with_pulse(builder: SessionStateBuilder) -> SessionStateBuilder {
 }
 
 /// A session state with DataFusion's defaults and Pulse's registrations:
-/// the table factories and every function of `pulse_udfs`.
+/// the table factories, the `pulse.*` settings, `information_schema`, and
+/// every function of `pulse_udfs`.
 pub fn pulse_state(config: SessionConfig) -> SessionState {
+    pulse_state_with_runtime(config, Arc::new(RuntimeEnv::default()))
+}
+
+/// [`pulse_state`] on a given runtime (object stores, memory, disk).
+pub fn pulse_state_with_runtime(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionState {
     let config = config
         .with_information_schema(true)
         .with_option_extension(pulse_udfs::PulseOptions::default());
-    let mut state = with_pulse(SessionStateBuilder::new().with_config(config).with_default_features()).build();
+    let builder = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features();
+    let mut state = with_pulse(builder).build();
     pulse_udfs::register_state(&mut state).expect("registering a function in a new session cannot fail");
     state
 }

@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod cli;
 mod customers;
 mod kafka;
 mod support;

@@ -1,0 +1,168 @@
+//! `pulse answer`: the top 3 industries (or all 10) as a table with a bar
+//! chart, CSV or JSON.
+//!
+//! What must stay true: the figures are the views' (`top_industry_changes`,
+//! `industry_change`), never recomputed here; CSV has exactly the header
+//! `rank,industry,current_amount,baseline_daily_avg,abs_change,pct_change,
+//! current_orders,baseline_daily_orders,orders_pct_change`; stdout holds only
+//! the answer, and what it ran on goes to stderr.
+
+use std::io::Write;
+
+use clap::{Args, ValueEnum};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Float64Type, UInt64Type};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use pulse::engine::session::pulse_context;
+
+use crate::CliError;
+use crate::sources::{SourceArgs, load};
+
+/// How to print the answer.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// A table and a bar chart of pct_change.
+    #[default]
+    Table,
+    /// CSV with a header.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+}
+
+/// `pulse answer`.
+#[derive(Args, Debug)]
+pub struct AnswerArgs {
+    #[command(flatten)]
+    sources: SourceArgs,
+    /// The as-of time T (RFC 3339); by default, now.
+    #[arg(long, value_name = "RFC3339")]
+    as_of: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// All 10 industries instead of the top 3.
+    #[arg(long)]
+    all: bool,
+}
+
+/// Runs `pulse answer`.
+pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
+    if let Some(t) = &args.as_of {
+        chrono::DateTime::parse_from_rfc3339(t).map_err(|e| {
+            CliError(format!(
+                "--as-of '{t}' is not an RFC 3339 time such as 2026-11-20T00:00:00Z: {e}"
+            ))
+        })?;
+    }
+    let ctx = pulse_context();
+    let loaded = load(&ctx, &args.sources).await?;
+    eprintln!("pulse: answering on {}", loaded.description);
+    if let Some(t) = &args.as_of {
+        ctx.sql(&format!("SET pulse.as_of = '{t}'"))
+            .await
+            .map_err(|e| CliError(e.to_string()))?;
+    }
+    let view = if args.all {
+        "industry_change"
+    } else {
+        "top_industry_changes"
+    };
+    let batches = ctx
+        .sql(&format!("SELECT * FROM {view} ORDER BY rank"))
+        .await
+        .map_err(|e| CliError(e.to_string()))?
+        .collect()
+        .await
+        .map_err(|e| CliError(e.to_string()))?;
+    let as_of = args.as_of.clone().unwrap_or_else(|| "now".into());
+    let mut out = std::io::stdout().lock();
+    let written = match args.format {
+        Format::Csv => {
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            batches
+                .iter()
+                .try_for_each(|b| writer.write(b))
+                .map_err(|e| CliError(e.to_string()))
+        }
+        Format::Json => {
+            let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut out);
+            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            writer
+                .write_batches(&refs)
+                .and_then(|()| writer.finish())
+                .map_err(|e| CliError(e.to_string()))?;
+            writeln!(out).map_err(|e| CliError(e.to_string()))
+        }
+        Format::Table => print_table(&mut out, &ctx, view, &batches, &as_of).await,
+    };
+    written?;
+    out.flush().map_err(|e| CliError(e.to_string()))
+}
+
+async fn print_table(
+    out: &mut impl Write,
+    ctx: &datafusion::prelude::SessionContext,
+    view: &str,
+    batches: &[RecordBatch],
+    as_of: &str,
+) -> Result<(), CliError> {
+    let e = |e: &dyn std::fmt::Display| CliError(e.to_string());
+    // Round for reading only; CSV and JSON carry the full figures.
+    let rounded = ctx
+        .sql(&format!(
+            "SELECT rank, industry, round(current_amount, 2) AS current_amount, \
+             round(baseline_daily_avg, 2) AS baseline_daily_avg, round(abs_change, 2) AS abs_change, \
+             round(pct_change * 100, 1) AS pct_change_percent, current_orders, \
+             round(baseline_daily_orders, 2) AS baseline_daily_orders, \
+             round(orders_pct_change * 100, 1) AS orders_pct_change_percent \
+             FROM (SELECT * FROM {view}) t ORDER BY rank"
+        ))
+        .await
+        .map_err(|x| e(&x))?
+        .collect()
+        .await
+        .map_err(|x| e(&x))?;
+    let title = if view == "industry_change" {
+        "All industries"
+    } else {
+        "Top 3 industries"
+    };
+    writeln!(
+        out,
+        "{title} by change in the last 24 hours against their daily average over the 30 days before (as of {as_of})"
+    )
+    .map_err(|x| e(&x))?;
+    writeln!(out, "{}", pretty_format_batches(&rounded).map_err(|x| e(&x))?).map_err(|x| e(&x))?;
+    writeln!(out, "\npct_change").map_err(|x| e(&x))?;
+    let mut bars = Vec::new();
+    for b in batches {
+        let names = b.column(1).as_string::<i32>();
+        let pct = b.column(5).as_primitive::<Float64Type>();
+        let ranks = b.column(0).as_primitive::<UInt64Type>();
+        for r in 0..b.num_rows() {
+            let value = (!pct.is_null(r)).then(|| pct.value(r));
+            bars.push((ranks.value(r), names.value(r).to_string(), value));
+        }
+    }
+    let widest = bars.iter().filter_map(|(_, _, v)| v.map(f64::abs)).fold(0.0, f64::max);
+    for (rank, name, value) in bars {
+        let (label, width) = match value {
+            Some(v) => (
+                format!("{:+.1}%", v * 100.0),
+                if widest > 0.0 {
+                    (v.abs() / widest * 40.0).round() as usize
+                } else {
+                    0
+                },
+            ),
+            None => ("new".to_string(), 40),
+        };
+        let sign = if value.is_some_and(|v| v < 0.0) { '-' } else { '+' };
+        let bar: String = std::iter::repeat_n(if sign == '-' { '░' } else { '█' }, width).collect();
+        writeln!(out, "{rank:>2} {name:<16} {label:>9} |{bar}").map_err(|x| e(&x))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! `pulse generate` and `pulse produce`: the generator's and the producer's
+//! command lines, sinks and progress.
+//!
+//! What must stay true: a topic that these commands create keeps its
+//! messages (`retention.ms=-1`) unless `--retention` says otherwise, and
+//! every message's CreateTime is its order's event time.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use pulse::udfs::Industry;
+
+use crate::CliError;
+use crate::batches_out::write_batches;
+use crate::generate::{Generator, GeneratorConfig, OrderMessage};
+use crate::kafka_out::{TopicWriter, ensure_topic, read_orders_file};
+
+/// `pulse generate`.
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Seed of every random choice: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Customers in the first batch.
+    #[arg(long, default_value_t = 1_000)]
+    customers: usize,
+    /// Days of order history to backfill.
+    #[arg(long, default_value_t = 31)]
+    days: u32,
+    /// Average orders a day.
+    #[arg(long, default_value_t = 3_000.0)]
+    orders_per_day: f64,
+    /// End of the history (RFC 3339); by default, now.
+    #[arg(long, value_name = "RFC3339")]
+    end: Option<String>,
+    /// Hours of simulated time between customer batches.
+    #[arg(long, default_value_t = 12)]
+    batch_every_hours: u32,
+    /// Multiply an industry's orders in the last 24 hours, e.g. Cosmetics=3 (repeatable).
+    #[arg(long = "shock", value_name = "INDUSTRY=FACTOR")]
+    shocks: Vec<String>,
+    /// No shocks (by default Cosmetics=3 and Lubricants=0.4).
+    #[arg(long)]
+    no_shocks: bool,
+    /// Where to write the customer batches: s3://bucket/prefix/, a folder or file:// URL.
+    #[arg(long, value_name = "URL")]
+    customers_out: Option<String>,
+    /// Write the orders as a JSON-lines file instead of a topic.
+    #[arg(long, value_name = "PATH", conflicts_with = "brokers")]
+    orders_out: Option<PathBuf>,
+    /// Kafka bootstrap servers to write the orders to.
+    #[arg(long, value_name = "HOST:PORT")]
+    brokers: Option<String>,
+    /// The orders topic.
+    #[arg(long, default_value = "orders")]
+    topic: String,
+    /// Partitions of the topic, if it is created.
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
+    /// retention.ms of the topic, if it is created (-1: keep forever).
+    #[arg(long, default_value = "-1")]
+    retention: String,
+    /// After the backfill, keep producing live orders at this rate a second until stopped (Ctrl-C).
+    #[arg(long, value_name = "ORDERS_PER_SECOND")]
+    live_rate: Option<f64>,
+    /// Stop the live stream after this many seconds.
+    #[arg(long, value_name = "SECONDS", requires = "live_rate")]
+    live_for: Option<u64>,
+}
+
+/// `pulse produce`.
+#[derive(Args, Debug)]
+pub struct ProduceArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, value_name = "HOST:PORT")]
+    brokers: String,
+    /// The topic.
+    #[arg(long, default_value = "orders")]
+    topic: String,
+    /// The JSON-lines file of orders.
+    #[arg(long, value_name = "PATH")]
+    file: PathBuf,
+    /// Partitions of the topic, if it is created.
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
+    /// retention.ms of the topic, if it is created (-1: keep forever).
+    #[arg(long, default_value = "-1")]
+    retention: String,
+}
+
+fn parse_shock(text: &str) -> Result<(Industry, f64), CliError> {
+    let bad = || {
+        CliError(format!(
+            "--shock '{text}': use INDUSTRY=FACTOR, e.g. Cosmetics=3 or \"Oil&Gas=0.5\""
+        ))
+    };
+    let (name, factor) = text.split_once('=').ok_or_else(bad)?;
+    let industry = Industry::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Industry::ALL.iter().map(|i| i.name()).collect();
+        CliError(format!("--shock '{text}': '{name}' is not one of {}", names.join(", ")))
+    })?;
+    let factor: f64 = factor.trim().parse().map_err(|_| bad())?;
+    if !(factor >= 0.0 && factor.is_finite()) {
+        return Err(bad());
+    }
+    Ok((industry, factor))
+}
+
+/// A progress bar on stderr, redrawn at most ten times a second.
+struct Progress {
+    what: &'static str,
+    total: u64,
+    done: u64,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(what: &'static str, total: u64) -> Self {
+        Self {
+            what,
+            total: total.max(1),
+            done: 0,
+            last: Instant::now(),
+        }
+    }
+
+    fn tick(&mut self) {
+        self.done += 1;
+        if self.last.elapsed() > Duration::from_millis(100) {
+            self.draw();
+            self.last = Instant::now();
+        }
+    }
+
+    fn draw(&self) {
+        let fraction = (self.done as f64 / self.total as f64).min(1.0);
+        let filled = (fraction * 30.0) as usize;
+        eprint!(
+            "\r[{}{}] {:>3.0}% {} {}",
+            "#".repeat(filled),
+            " ".repeat(30 - filled),
+            fraction * 100.0,
+            self.done,
+            self.what
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn finish(&self) {
+        self.draw();
+        eprintln!();
+    }
+}
+
+/// Runs `pulse generate`.
+pub async fn generate(args: GenerateArgs) -> Result<(), CliError> {
+    let end = match &args.end {
+        Some(t) => DateTime::parse_from_rfc3339(t)
+            .map_err(|e| CliError(format!("--end '{t}' is not an RFC 3339 time: {e}")))?
+            .with_timezone(&Utc),
+        None => Utc::now(),
+    };
+    let shocks = if args.no_shocks {
+        Vec::new()
+    } else if args.shocks.is_empty() {
+        GeneratorConfig::default_shocks()
+    } else {
+        args.shocks.iter().map(|s| parse_shock(s)).collect::<Result<_, _>>()?
+    };
+    if args.customers_out.is_none() && args.orders_out.is_none() && args.brokers.is_none() {
+        return Err(CliError(
+            "nothing to write: give --customers-out, and --brokers or --orders-out".into(),
+        ));
+    }
+    let config = GeneratorConfig {
+        seed: args.seed,
+        customers: args.customers,
+        days: args.days,
+        orders_per_day: args.orders_per_day,
+        end,
+        batch_every_hours: args.batch_every_hours,
+        shocks,
+    };
+    let generator = Generator::new(config);
+    if let Some(location) = &args.customers_out {
+        let rows = write_batches(&RuntimeEnv::default(), location, generator.batches()).await?;
+        eprintln!(
+            "pulse: wrote {} customer batches ({rows} rows) to {location}",
+            generator.batches().len()
+        );
+    }
+    let mut progress = Progress::new("order messages", generator.expected_orders());
+    let made = if let Some(path) = &args.orders_out {
+        let file =
+            std::fs::File::create(path).map_err(|e| CliError(format!("cannot create {}: {e}", path.display())))?;
+        let mut out = std::io::BufWriter::new(file);
+        let made = generator
+            .orders(|m| {
+                progress.tick();
+                writeln!(out, "{}", m.payload)
+            })
+            .map_err(|e| CliError(format!("cannot write {}: {e}", path.display())))?;
+        out.flush()
+            .map_err(|e| CliError(format!("cannot write {}: {e}", path.display())))?;
+        progress.finish();
+        eprintln!("pulse: wrote {made} order messages to {}", path.display());
+        made
+    } else if let Some(brokers) = &args.brokers {
+        if ensure_topic(brokers, &args.topic, args.partitions, &args.retention)? {
+            eprintln!(
+                "pulse: created topic '{}' ({} partitions, retention.ms={})",
+                args.topic, args.partitions, args.retention
+            );
+        }
+        let writer = TopicWriter::new(brokers, &args.topic)?;
+        let made = generator
+            .orders(|m| {
+                progress.tick();
+                writer.send(&m).map_err(|e| std::io::Error::other(e.0))
+            })
+            .map_err(|e| CliError(e.to_string()))?;
+        writer.flush()?;
+        progress.finish();
+        eprintln!(
+            "pulse: produced {made} order messages to topic '{}' on {brokers}",
+            args.topic
+        );
+        if let Some(rate) = args.live_rate {
+            stream_live(&generator, made, &writer, rate, args.live_for).await?;
+        }
+        made
+    } else {
+        0
+    };
+    let _ = made;
+    Ok(())
+}
+
+/// Produces live orders at `rate` a second until Ctrl-C or `limit` seconds.
+async fn stream_live(
+    generator: &Generator,
+    after: u64,
+    writer: &TopicWriter,
+    rate: f64,
+    limit: Option<u64>,
+) -> Result<(), CliError> {
+    if !(rate > 0.0 && rate.is_finite()) {
+        return Err(CliError(format!(
+            "--live-rate {rate}: use a positive number of orders a second"
+        )));
+    }
+    eprintln!("pulse: streaming live orders at {rate}/s; Ctrl-C stops");
+    let mut live = generator.live(after);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick() => {}
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        if limit.is_some_and(|l| elapsed >= l as f64) {
+            break;
+        }
+        let due = (elapsed * rate) as u64;
+        while sent < due {
+            let m: OrderMessage = live.next_at(Utc::now().timestamp_millis());
+            writer.send(&m)?;
+            sent += 1;
+        }
+    }
+    writer.flush()?;
+    eprintln!("pulse: streamed {sent} live orders");
+    Ok(())
+}
+
+/// Runs `pulse produce`.
+pub async fn produce(args: ProduceArgs) -> Result<(), CliError> {
+    if !args.file.exists() {
+        return Err(CliError(format!("no such file: {}", args.file.display())));
+    }
+    if ensure_topic(&args.brokers, &args.topic, args.partitions, &args.retention)? {
+        eprintln!(
+            "pulse: created topic '{}' ({} partitions, retention.ms={})",
+            args.topic, args.partitions, args.retention
+        );
+    }
+    let writer = TopicWriter::new(&args.brokers, &args.topic)?;
+    let n = read_orders_file(&args.file, |m| writer.send(&m))?;
+    writer.flush()?;
+    eprintln!(
+        "pulse: produced {n} messages from {} to topic '{}' on {}",
+        args.file.display(),
+        args.topic,
+        args.brokers
+    );
+    Ok(())
+}

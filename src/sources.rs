@@ -1,0 +1,191 @@
+//! Where `pulse answer` and `pulse sql` get their data: a Kafka topic or a
+//! JSON-lines file of orders, and a location of customer batches; or,
+//! without either, the embedded default (an in-process Kafka broker and a
+//! local folder, filled by the generator).
+//!
+//! What must stay true: whatever the sources, the session ends with the
+//! tables `orders`, `customers` and `customers_history` and every view, so
+//! the same SQL answers on each; and it says what it ran on.
+
+use std::path::PathBuf;
+
+use chrono::{DurationRound, Utc};
+use clap::Args;
+use datafusion::prelude::SessionContext;
+use pulse::engine::views::load_views;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+
+use crate::CliError;
+use crate::batches_out::write_batches;
+use crate::generate::{Generator, GeneratorConfig};
+use crate::kafka_out::{TopicWriter, read_orders_file};
+
+/// The source options shared by `answer` and `sql`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SourceArgs {
+    /// Kafka bootstrap servers (host:port[,host:port]) of the orders topic.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub brokers: Option<String>,
+    /// The orders topic.
+    #[arg(long, default_value = "orders")]
+    pub topic: String,
+    /// A JSON-lines file of order messages instead of a topic (partition 0, offset = line number).
+    #[arg(long, value_name = "PATH", conflicts_with = "brokers")]
+    pub orders: Option<PathBuf>,
+    /// Customer batches: an S3 prefix (s3://bucket/prefix/), a local folder or a file:// URL.
+    #[arg(long, value_name = "URL")]
+    pub customers: Option<String>,
+}
+
+impl SourceArgs {
+    fn is_empty(&self) -> bool {
+        self.brokers.is_none() && self.orders.is_none() && self.customers.is_none()
+    }
+}
+
+/// What a loaded session runs on. Dropping it stops the embedded broker and
+/// removes the embedded data.
+pub struct Loaded {
+    /// What the session runs on, for the user.
+    pub description: String,
+    _cluster: Option<MockCluster<'static, DefaultProducerContext>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Registers the sources in `ctx` and loads the views.
+pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, CliError> {
+    if args.is_empty() {
+        return embedded_default(ctx).await;
+    }
+    let Some(customers) = &args.customers else {
+        return Err(CliError("give --customers URL with --brokers or --orders".into()));
+    };
+    let mut loaded = Loaded {
+        description: String::new(),
+        _cluster: None,
+        _dir: None,
+    };
+    let orders = match (&args.brokers, &args.orders) {
+        (Some(brokers), _) => {
+            register_orders(ctx, brokers, &args.topic).await?;
+            format!("Kafka topic '{}' on {brokers}", args.topic)
+        }
+        (None, Some(path)) => {
+            let cluster =
+                MockCluster::new(1).map_err(|e| CliError(format!("cannot start the embedded broker: {e}")))?;
+            cluster
+                .create_topic("orders", 1, 1)
+                .map_err(|e| CliError(e.to_string()))?;
+            let bootstrap = cluster.bootstrap_servers();
+            let writer = TopicWriter::new(&bootstrap, "orders")?.with_partition_zero();
+            let n = read_orders_file(path, |m| writer.send(&m))?;
+            writer.flush()?;
+            register_orders(ctx, &bootstrap, "orders").await?;
+            loaded._cluster = Some(cluster);
+            format!("{} ({n} lines, loaded into an embedded Kafka topic)", path.display())
+        }
+        (None, None) => {
+            return Err(CliError(
+                "give --brokers HOST:PORT --topic NAME, or --orders PATH".into(),
+            ));
+        }
+    };
+    register_customers(ctx, customers).await?;
+    load_views(ctx).await.map_err(|e| CliError(e.to_string()))?;
+    loaded.description = format!("orders from {orders}; customers from {customers}");
+    Ok(loaded)
+}
+
+async fn sql(ctx: &SessionContext, statement: &str) -> Result<(), CliError> {
+    let df = ctx.sql(statement).await.map_err(|e| CliError(e.to_string()))?;
+    df.collect().await.map_err(|e| CliError(e.to_string()))?;
+    Ok(())
+}
+
+async fn register_orders(ctx: &SessionContext, brokers: &str, topic: &str) -> Result<(), CliError> {
+    // Malformed messages become rows with `_error`, so the answer goes on and
+    // the data-quality views show them.
+    sql(
+        ctx,
+        &format!(
+            "CREATE EXTERNAL TABLE orders STORED AS KAFKA LOCATION 'kafka://{brokers}/{topic}' \
+             OPTIONS ('kafka.malformed' 'dead_letter')"
+        ),
+    )
+    .await
+}
+
+async fn register_customers(ctx: &SessionContext, location: &str) -> Result<(), CliError> {
+    for (name, view) in [("customers", "latest"), ("customers_history", "history")] {
+        sql(
+            ctx,
+            &format!(
+                "CREATE EXTERNAL TABLE {name} STORED AS CUSTOMER_BATCHES LOCATION '{location}' \
+                 OPTIONS ('customers.view' '{view}')"
+            ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The embedded default's generator settings: 32 days ending now.
+pub fn embedded_config() -> GeneratorConfig {
+    let end = Utc::now()
+        .duration_trunc(chrono::Duration::minutes(1))
+        .unwrap_or_else(|_| Utc::now());
+    GeneratorConfig {
+        seed: 42,
+        customers: 1_000,
+        days: 32,
+        orders_per_day: 3_000.0,
+        end,
+        batch_every_hours: 12,
+        shocks: GeneratorConfig::default_shocks(),
+    }
+}
+
+async fn embedded_default(ctx: &SessionContext) -> Result<Loaded, CliError> {
+    let config = embedded_config();
+    let generator = Generator::new(config.clone());
+    let dir = tempfile::Builder::new()
+        .prefix("pulse-embedded-")
+        .tempdir()
+        .map_err(|e| CliError(format!("cannot create a scratch folder: {e}")))?;
+    let folder = dir.path().join("customers").display().to_string();
+    let rows = write_batches(ctx.runtime_env().as_ref(), &folder, generator.batches()).await?;
+    let cluster = MockCluster::new(1).map_err(|e| CliError(format!("cannot start the embedded broker: {e}")))?;
+    cluster
+        .create_topic("orders", 3, 1)
+        .map_err(|e| CliError(e.to_string()))?;
+    let bootstrap = cluster.bootstrap_servers();
+    let writer = TopicWriter::new(&bootstrap, "orders")?;
+    let messages = generator
+        .orders(|m| writer.send(&m).map_err(|e| std::io::Error::other(e.0)))
+        .map_err(|e| CliError(e.to_string()))?;
+    writer.flush()?;
+    register_orders(ctx, &bootstrap, "orders").await?;
+    register_customers(ctx, &folder).await?;
+    load_views(ctx).await.map_err(|e| CliError(e.to_string()))?;
+    let description = format!(
+        "the embedded default: {messages} generated order messages over {} days up to {} in an in-process Kafka \
+         topic 'orders' (librdkafka's mock broker, 3 partitions), and {} customer batches ({rows} rows) in {folder}; \
+         seed {}, with shocks {}",
+        config.days,
+        config.end.format("%Y-%m-%dT%H:%MZ"),
+        generator.batches().len(),
+        config.seed,
+        config
+            .shocks
+            .iter()
+            .map(|(i, f)| format!("{i} x{f}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(Loaded {
+        description,
+        _cluster: Some(cluster),
+        _dir: Some(dir),
+    })
+}

@@ -1,0 +1,300 @@
+//! The `pulse` command end to end, as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const PULSE: &str = env!("CARGO_BIN_EXE_pulse");
+const AS_OF: &str = "2026-11-20T00:00:00Z";
+
+fn pulse(args: &[&str]) -> Output {
+    Command::new(PULSE).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+/// Generates 31 days ending at AS_OF into `dir` (customers/, orders.jsonl).
+fn generate(dir: &Path, seed: &str) {
+    let out = pulse(&[
+        "generate",
+        "--seed",
+        seed,
+        "--customers",
+        "200",
+        "--orders-per-day",
+        "300",
+        "--end",
+        AS_OF,
+        "--customers-out",
+        dir.join("customers").to_str().unwrap(),
+        "--orders-out",
+        dir.join("orders.jsonl").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// The CSV rows with figures rounded to 6 decimals (sums may differ in the
+/// last bits with the order in which partial sums meet).
+fn rounded_csv(stdout: &[u8]) -> Vec<String> {
+    text(stdout)
+        .lines()
+        .map(|line| {
+            line.split(',')
+                .map(|f| match f.parse::<f64>() {
+                    Ok(v) if f.contains('.') => format!("{v:.6}"),
+                    _ => f.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn answer_runs_on_the_embedded_default_and_says_so() {
+    let out = pulse(&["answer"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        stderr.contains("the embedded default") && stderr.contains("mock broker"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.starts_with("Top 3 industries by change in the last 24 hours"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("| 1 ") || l.starts_with("| 2 ") || l.starts_with("| 3 "))
+            .count(),
+        3,
+        "{stdout}"
+    );
+    assert!(stdout.contains("pct_change") && stdout.contains('█'), "{stdout}");
+}
+
+#[test]
+fn answer_on_a_file_is_the_same_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "11");
+    let orders = dir.path().join("orders.jsonl");
+    let customers = dir.path().join("customers");
+    let args = |format: &'static str, all: bool| {
+        let mut a = vec![
+            "answer",
+            "--orders",
+            orders.to_str().unwrap(),
+            "--customers",
+            customers.to_str().unwrap(),
+            "--as-of",
+            AS_OF,
+            "--format",
+            format,
+        ];
+        if all {
+            a.push("--all");
+        }
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| Command::new(PULSE).args(&a).output().unwrap();
+    let csv = run(args("csv", false));
+    assert!(csv.status.success(), "{}", text(&csv.stderr));
+    let rows = rounded_csv(&csv.stdout);
+    assert_eq!(
+        rows[0],
+        "rank,industry,current_amount,baseline_daily_avg,abs_change,pct_change,current_orders,baseline_daily_orders,orders_pct_change"
+    );
+    assert_eq!(rows.len(), 4);
+    // the top 3 are the first 3 of all 10
+    let all = rounded_csv(&run(args("csv", true)).stdout);
+    assert_eq!(all.len(), 11);
+    assert_eq!(rows[1..], all[1..4]);
+    // JSON carries the same industries in the same order
+    let json: serde_json::Value = serde_json::from_slice(&run(args("json", false)).stdout).unwrap();
+    let industries: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["industry"].as_str().unwrap())
+        .collect();
+    let from_csv: Vec<&str> = rows[1..].iter().map(|r| r.split(',').nth(1).unwrap()).collect();
+    assert_eq!(industries, from_csv);
+    // the table, with timings and paths on stderr only, is stable
+    let table = text(&run(args("table", false)).stdout);
+    assert!(table.starts_with(&format!("Top 3 industries by change in the last 24 hours against their daily average over the 30 days before (as of {AS_OF})")), "{table}");
+    assert!(table.contains(&format!("| 1    | {}", from_csv[0])), "{table}");
+}
+
+#[test]
+fn the_generator_is_deterministic_for_a_seed() {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    generate(a.path(), "5");
+    generate(b.path(), "5");
+    generate(c.path(), "6");
+    let read = |d: &Path| std::fs::read(d.join("orders.jsonl")).unwrap();
+    assert_eq!(read(a.path()), read(b.path()));
+    assert_ne!(read(a.path()), read(c.path()));
+    let batch = "customers/batch_id=20261025T000000Z/part-0.parquet";
+    assert_eq!(
+        std::fs::read(a.path().join(batch)).unwrap(),
+        std::fs::read(b.path().join(batch)).unwrap()
+    );
+    // 31 days, a batch every 12 hours
+    assert_eq!(std::fs::read_dir(a.path().join("customers")).unwrap().count(), 62);
+}
+
+#[test]
+fn produce_then_answer_from_a_broker_matches_the_file() {
+    let Ok(brokers) = std::env::var(crate::support::BROKERS_ENV) else {
+        eprintln!(
+            "\n*** SKIPPED produce/answer --brokers: {} is not set; run scripts/test ***\n",
+            crate::support::BROKERS_ENV
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "12");
+    let orders = dir.path().join("orders.jsonl");
+    let customers = dir.path().join("customers");
+    let topic = format!("cli-orders-{}", std::process::id());
+    let out = pulse(&[
+        "produce",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topic,
+        "--file",
+        orders.to_str().unwrap(),
+        "--partitions",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("created topic '{topic}' (3 partitions, retention.ms=-1)")),
+        "{}",
+        text(&out.stderr)
+    );
+    let from_broker = pulse(&[
+        "answer",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topic,
+        "--customers",
+        customers.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "--format",
+        "csv",
+        "--all",
+    ]);
+    assert!(from_broker.status.success(), "{}", text(&from_broker.stderr));
+    let from_file = pulse(&[
+        "answer",
+        "--orders",
+        orders.to_str().unwrap(),
+        "--customers",
+        customers.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "--format",
+        "csv",
+        "--all",
+    ]);
+    assert_eq!(rounded_csv(&from_broker.stdout), rounded_csv(&from_file.stdout));
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_failing_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_utf8 = dir.path().join("bad.jsonl");
+    std::fs::write(&bad_utf8, b"{\"order_id\":\"a\"}\n\xff\xfe\n").unwrap();
+    let good = dir.path().join("good.jsonl");
+    std::fs::write(&good, b"{\"order_id\":\"a\"}\n").unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["answer", "--as-of", "yesterday"],
+            "--as-of 'yesterday' is not an RFC 3339 time",
+        ),
+        (
+            vec!["answer", "--orders", "/no/such/file.jsonl", "--customers", folder],
+            "cannot open /no/such/file.jsonl",
+        ),
+        (
+            vec!["answer", "--orders", bad_utf8.to_str().unwrap(), "--customers", folder],
+            "line 2: not UTF-8 text",
+        ),
+        (
+            vec![
+                "answer",
+                "--orders",
+                good.to_str().unwrap(),
+                "--customers",
+                "ftp://host/x",
+            ],
+            "invalid location 'ftp://host/x'",
+        ),
+        (
+            vec!["answer", "--orders", bad_utf8.to_str().unwrap()],
+            "give --customers URL",
+        ),
+        (
+            vec!["answer", "--brokers", "127.0.0.1:1", "--customers", folder],
+            "could not reach any broker",
+        ),
+        (
+            vec!["produce", "--brokers", "127.0.0.1:1", "--file", "/no/such/file.jsonl"],
+            "no such file: /no/such/file.jsonl",
+        ),
+        (
+            vec!["generate", "--shock", "Mining=2", "--orders-out", "/dev/null"],
+            "'Mining' is not one of",
+        ),
+        (vec!["generate"], "nothing to write"),
+    ];
+    for (args, expected) in cases {
+        let out = pulse(&args);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with("pulse: error: "), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_shell_runs_commands_on_pulse_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "13");
+    let out = pulse(&[
+        "sql",
+        "--orders",
+        dir.path().join("orders.jsonl").to_str().unwrap(),
+        "--customers",
+        dir.path().join("customers").to_str().unwrap(),
+        "--format",
+        "csv",
+        "-q",
+        "-c",
+        &format!("SET pulse.as_of = '{AS_OF}'"),
+        "-c",
+        "SELECT count(*) AS n FROM top_industry_changes",
+        "-c",
+        "SELECT view FROM pulse_views WHERE name = 'industry_change'",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("n\n3\n"), "{stdout}");
+    assert!(stdout.contains("industry_change_v1"), "{stdout}");
+}
