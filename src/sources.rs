@@ -25,16 +25,16 @@ use crate::kafka_out::{TopicWriter, read_orders_file};
 #[derive(Args, Debug, Clone, Default)]
 pub struct SourceArgs {
     /// Kafka bootstrap servers (host:port[,host:port]) of the orders topic.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", env = "PULSE_BROKERS")]
     pub brokers: Option<String>,
     /// The orders topic.
-    #[arg(long, default_value = "orders")]
+    #[arg(long, default_value = "orders", env = "PULSE_TOPIC")]
     pub topic: String,
     /// A JSON-lines file of order messages instead of a topic (partition 0, offset = line number).
     #[arg(long, value_name = "PATH", conflicts_with = "brokers")]
     pub orders: Option<PathBuf>,
     /// Customer batches: an S3 prefix (s3://bucket/prefix/), a local folder or a file:// URL.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "PULSE_CUSTOMERS")]
     pub customers: Option<String>,
 }
 

@@ -6,8 +6,17 @@ use std::process::{Command, Output};
 const PULSE: &str = env!("CARGO_BIN_EXE_pulse");
 const AS_OF: &str = "2026-11-20T00:00:00Z";
 
+/// `pulse` with `args`, ignoring any PULSE_* source settings of the caller.
+fn command() -> Command {
+    let mut c = Command::new(PULSE);
+    c.env_remove("PULSE_BROKERS")
+        .env_remove("PULSE_TOPIC")
+        .env_remove("PULSE_CUSTOMERS");
+    c
+}
+
 fn pulse(args: &[&str]) -> Output {
-    Command::new(PULSE).args(args).output().unwrap()
+    command().args(args).output().unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -98,7 +107,7 @@ fn answer_on_a_file_is_the_same_in_every_format() {
         }
         a.into_iter().map(str::to_string).collect::<Vec<_>>()
     };
-    let run = |a: Vec<String>| Command::new(PULSE).args(&a).output().unwrap();
+    let run = |a: Vec<String>| command().args(&a).output().unwrap();
     let csv = run(args("csv", false));
     assert!(csv.status.success(), "{}", text(&csv.stderr));
     let rows = rounded_csv(&csv.stdout);
@@ -123,8 +132,27 @@ fn answer_on_a_file_is_the_same_in_every_format() {
     assert_eq!(industries, from_csv);
     // the table, with timings and paths on stderr only, is stable
     let table = text(&run(args("table", false)).stdout);
-    assert!(table.starts_with(&format!("Top 3 industries by change in the last 24 hours against their daily average over the 30 days before (as of {AS_OF})")), "{table}");
     assert!(table.contains(&format!("| 1    | {}", from_csv[0])), "{table}");
+    snapshot("answer_table.txt", &table);
+}
+
+/// Compares `actual` with `tests/it/snapshots/NAME`; `PULSE_UPDATE_SNAPSHOTS=1`
+/// rewrites the file instead.
+fn snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/snapshots")
+        .join(name);
+    if std::env::var("PULSE_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs; rerun with PULSE_UPDATE_SNAPSHOTS=1 to accept",
+        path.display()
+    );
 }
 
 #[test]
