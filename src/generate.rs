@@ -486,8 +486,28 @@ mod tests {
         let g = Generator::new(config(3));
         let messages = all(&g);
         assert!(messages.windows(2).all(|w| w[0].timestamp_ms <= w[1].timestamp_ms));
-        let n = messages.len() as f64;
-        assert!((1_200.0..1_900.0).contains(&n), "{n}");
+        // 3 days of 500 a day, on weekdays (up to 1.3 times the weekly average)
+        let calm = all(&Generator::new(GeneratorConfig {
+            shocks: Vec::new(),
+            ..config(3)
+        }));
+        assert!((1_300..2_100).contains(&calm.len()), "{}", calm.len());
+        // the shock (Cosmetics x3 in the last 24 hours) shows in Cosmetics' share
+        let cosmetics: std::collections::HashSet<&str> = g
+            .customers
+            .iter()
+            .filter(|(_, industries)| industries.contains(&Industry::Cosmetics))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let shock_from = (g.config.end - Duration::hours(24)).timestamp_millis();
+        let share = |last_day: bool| {
+            let window: Vec<&OrderMessage> = messages
+                .iter()
+                .filter(|m| (m.timestamp_ms >= shock_from) == last_day)
+                .collect();
+            window.iter().filter(|m| cosmetics.contains(m.key.as_str())).count() as f64 / window.len() as f64
+        };
+        assert!(share(true) > 1.5 * share(false), "{} vs {}", share(true), share(false));
         let valid = messages
             .iter()
             .filter(|m| serde_json::from_str::<serde_json::Value>(&m.payload).is_ok())
