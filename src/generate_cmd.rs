@@ -65,7 +65,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "-1")]
     retention: String,
     /// After the backfill, keep producing live orders at this rate a second until stopped (Ctrl-C).
-    #[arg(long, value_name = "ORDERS_PER_SECOND")]
+    #[arg(long, value_name = "ORDERS_PER_SECOND", requires = "brokers")]
     live_rate: Option<f64>,
     /// Stop the live stream after this many seconds.
     #[arg(long, value_name = "SECONDS", requires = "live_rate")]
@@ -194,7 +194,7 @@ pub async fn generate(args: GenerateArgs) -> Result<(), CliError> {
         );
     }
     let mut progress = Progress::new("order messages", generator.expected_orders());
-    let made = if let Some(path) = &args.orders_out {
+    if let Some(path) = &args.orders_out {
         let file =
             std::fs::File::create(path).map_err(|e| CliError(format!("cannot create {}: {e}", path.display())))?;
         let mut out = std::io::BufWriter::new(file);
@@ -208,7 +208,6 @@ pub async fn generate(args: GenerateArgs) -> Result<(), CliError> {
             .map_err(|e| CliError(format!("cannot write {}: {e}", path.display())))?;
         progress.finish();
         eprintln!("pulse: wrote {made} order messages to {}", path.display());
-        made
     } else if let Some(brokers) = &args.brokers {
         if ensure_topic(brokers, &args.topic, args.partitions, &args.retention)? {
             eprintln!(
@@ -232,11 +231,7 @@ pub async fn generate(args: GenerateArgs) -> Result<(), CliError> {
         if let Some(rate) = args.live_rate {
             stream_live(&generator, made, &writer, rate, args.live_for).await?;
         }
-        made
-    } else {
-        0
-    };
-    let _ = made;
+    }
     Ok(())
 }
 
