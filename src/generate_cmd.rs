@@ -209,7 +209,7 @@ pub async fn generate(args: GenerateArgs) -> Result<(), CliError> {
         progress.finish();
         eprintln!("pulse: wrote {made} order messages to {}", path.display());
     } else if let Some(brokers) = &args.brokers {
-        if ensure_topic(brokers, &args.topic, args.partitions, &args.retention)? {
+        if ensure_topic(brokers, &args.topic, args.partitions, &args.retention).await? {
             eprintln!(
                 "pulse: created topic '{}' ({} partitions, retention.ms={})",
                 args.topic, args.partitions, args.retention
@@ -279,7 +279,7 @@ pub async fn produce(args: ProduceArgs) -> Result<(), CliError> {
     if !args.file.exists() {
         return Err(CliError(format!("no such file: {}", args.file.display())));
     }
-    if ensure_topic(&args.brokers, &args.topic, args.partitions, &args.retention)? {
+    if ensure_topic(&args.brokers, &args.topic, args.partitions, &args.retention).await? {
         eprintln!(
             "pulse: created topic '{}' ({} partitions, retention.ms={})",
             args.topic, args.partitions, args.retention

@@ -87,7 +87,15 @@ impl TopicWriter {
 
 /// Creates `topic` with `partitions` unless it exists; returns true if it
 /// created it. `retention` is `retention.ms` (`-1` keeps messages forever).
-pub fn ensure_topic(brokers: &str, topic: &str, partitions: i32, retention: &str) -> Result<bool, CliError> {
+/// The librdkafka calls block, so it runs on a blocking thread.
+pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32, retention: &str) -> Result<bool, CliError> {
+    let (brokers, topic, retention) = (brokers.to_string(), topic.to_string(), retention.to_string());
+    tokio::task::spawn_blocking(move || ensure_topic_blocking(&brokers, &topic, partitions, &retention))
+        .await
+        .map_err(|e| CliError(format!("topic creation was cancelled: {e}")))?
+}
+
+fn ensure_topic_blocking(brokers: &str, topic: &str, partitions: i32, retention: &str) -> Result<bool, CliError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("allow.auto.create.topics", "false")

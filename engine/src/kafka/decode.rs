@@ -196,16 +196,15 @@ impl ChunkDecoder {
         if chunk.spans.iter().any(Option::is_none) {
             return Ok(None);
         }
-        let decoder = match self.decoder.take() {
+        if n > self.batch_size {
+            return Ok(None);
+        }
+        let mut decoder = match self.decoder.take() {
             Some(d) => d,
             // One row of headroom, so that a payload with two values shows as
             // a row too many rather than as a batch boundary.
             None => Self::json_decoder(&self.schema.decode, self.batch_size + 1)?,
         };
-        let mut decoder = decoder;
-        if n > self.batch_size {
-            return Ok(None);
-        }
         let ok = match decoder.decode(&chunk.payload) {
             Ok(consumed) if consumed == chunk.payload.len() && !decoder.has_partial_record() => decoder.flush(),
             _ => return Ok(None), // the decoder's state is unknown: drop it

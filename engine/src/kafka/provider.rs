@@ -40,7 +40,7 @@ impl KafkaTable {
     pub async fn try_new(cfg: KafkaTableConfig) -> Result<Self> {
         let table = Self::new_unchecked(cfg)?;
         let cfg = Arc::clone(&table.cfg);
-        run_blocking(&cfg.clone(), move || {
+        run_blocking(&table.cfg, move || {
             let consumer = client::consumer(&cfg)?;
             client::partitions(&consumer, &cfg).map(|_| ())
         })
