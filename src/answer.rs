@@ -13,7 +13,12 @@ use clap::{Args, ValueEnum};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, UInt64Type};
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use pulse::engine::session::pulse_context;
+use std::sync::Arc;
+
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pulse::engine::session::pulse_state_with_runtime;
 
 use crate::CliError;
 use crate::sources::{SourceArgs, load};
@@ -44,6 +49,41 @@ pub struct AnswerArgs {
     /// All 10 industries instead of the top 3.
     #[arg(long)]
     all: bool,
+    /// Memory for joins, aggregations and sorts, e.g. 512M or 2G; beyond it
+    /// they spill to disk. 0 means no limit.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    memory_limit: usize,
+}
+
+/// A size such as 512M, 2G or 1048576 (bytes).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size such as 512M or 2G"))?;
+    let unit = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" => 1 << 10,
+        "M" | "MB" => 1 << 20,
+        "G" | "GB" => 1 << 30,
+        _ => return Err(format!("'{text}' is not a size such as 512M or 2G")),
+    };
+    n.checked_mul(unit).ok_or_else(|| format!("'{text}' is too large"))
+}
+
+/// A Pulse session whose operators share `limit` bytes (none if 0), fairly
+/// among those that can spill.
+fn answer_context(limit: usize) -> Result<SessionContext, CliError> {
+    let mut runtime = RuntimeEnvBuilder::new();
+    if limit > 0 {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+    }
+    let runtime = runtime.build_arc().map_err(|e| CliError(e.to_string()))?;
+    Ok(SessionContext::new_with_state(pulse_state_with_runtime(
+        SessionConfig::new(),
+        runtime,
+    )))
 }
 
 /// Runs `pulse answer`.
@@ -55,7 +95,7 @@ pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
             ))
         })?;
     }
-    let ctx = pulse_context();
+    let ctx = answer_context(args.memory_limit)?;
     let loaded = load(&ctx, &args.sources).await?;
     eprintln!("pulse: answering on {}", loaded.description);
     if let Some(t) = &args.as_of {
@@ -104,7 +144,7 @@ pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
 
 async fn print_table(
     out: &mut impl Write,
-    ctx: &datafusion::prelude::SessionContext,
+    ctx: &SessionContext,
     view: &str,
     batches: &[RecordBatch],
     as_of: &str,

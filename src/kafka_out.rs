@@ -24,8 +24,6 @@ use crate::generate::OrderMessage;
 pub struct TopicWriter {
     producer: BaseProducer,
     topic: String,
-    /// Messages to send to partition 0 only (for the `--orders` file source).
-    partition: Option<i32>,
 }
 
 impl TopicWriter {
@@ -43,14 +41,7 @@ impl TopicWriter {
         Ok(Self {
             producer,
             topic: topic.to_string(),
-            partition: None,
         })
-    }
-
-    /// Sends every message to partition 0, in order (offset = position).
-    pub fn with_partition_zero(mut self) -> Self {
-        self.partition = Some(0);
-        self
     }
 
     /// Queues one message, waiting while the local queue is full.
@@ -59,9 +50,6 @@ impl TopicWriter {
             .payload(m.payload.as_str())
             .key(m.key.as_str())
             .timestamp(m.timestamp_ms);
-        if let Some(p) = self.partition {
-            record = record.partition(p);
-        }
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),

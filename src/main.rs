@@ -17,6 +17,12 @@ mod kafka_out;
 mod shell;
 mod sources;
 
+// Arrow allocates and frees large buffers for every batch; glibc's malloc
+// returns them to the kernel and faults them back in, mimalloc keeps them
+// (measured in bench/RESULTS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An error to report in one line.
 #[derive(Debug)]
 pub struct CliError(pub String);

@@ -1,5 +1,5 @@
 //! Where `pulse answer` and `pulse sql` get their data: a Kafka topic or a
-//! JSON-lines file of orders, and a location of customer batches; or,
+//! file of orders (JSON lines or Parquet), and a location of customer batches; or,
 //! without either, the embedded default (an in-process Kafka broker and a
 //! local folder, filled by the generator).
 //!
@@ -7,11 +7,14 @@
 //! tables `orders`, `customers` and `customers_history` and every view, so
 //! the same SQL answers on each; and it says what it ran on.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DurationRound, Utc};
 use clap::Args;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use pulse::engine::jsonl::JsonLinesTable;
+use pulse::engine::kafka::{MalformedPolicy, orders_schema};
 use pulse::engine::views::load_views;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
@@ -19,7 +22,7 @@ use rdkafka::producer::DefaultProducerContext;
 use crate::CliError;
 use crate::batches_out::write_batches;
 use crate::generate::{Generator, GeneratorConfig};
-use crate::kafka_out::{TopicWriter, read_orders_file};
+use crate::kafka_out::TopicWriter;
 
 /// The source options shared by `answer` and `sql`.
 #[derive(Args, Debug, Clone, Default)]
@@ -30,7 +33,8 @@ pub struct SourceArgs {
     /// The orders topic.
     #[arg(long, default_value = "orders", env = "PULSE_TOPIC")]
     pub topic: String,
-    /// A JSON-lines file of order messages instead of a topic (partition 0, offset = line number).
+    /// A file of orders instead of a topic: JSON lines (partition 0, offset = the line's byte position),
+    /// or Parquet with `_partition` and `_offset` columns (`.parquet`).
     #[arg(long, value_name = "PATH", conflicts_with = "brokers")]
     pub orders: Option<PathBuf>,
     /// Customer batches: an S3 prefix (s3://bucket/prefix/), a local folder or a file:// URL.
@@ -61,30 +65,12 @@ pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, Cli
     let Some(customers) = &args.customers else {
         return Err(CliError("give --customers URL with --brokers or --orders".into()));
     };
-    let mut loaded = Loaded {
-        description: String::new(),
-        _cluster: None,
-        _dir: None,
-    };
     let orders = match (&args.brokers, &args.orders) {
         (Some(brokers), _) => {
             register_orders(ctx, brokers, &args.topic).await?;
             format!("Kafka topic '{}' on {brokers}", args.topic)
         }
-        (None, Some(path)) => {
-            let cluster =
-                MockCluster::new(1).map_err(|e| CliError(format!("cannot start the embedded broker: {e}")))?;
-            cluster
-                .create_topic("orders", 1, 1)
-                .map_err(|e| CliError(e.to_string()))?;
-            let bootstrap = cluster.bootstrap_servers();
-            let writer = TopicWriter::new(&bootstrap, "orders")?.with_partition_zero();
-            let n = read_orders_file(path, |m| writer.send(&m))?;
-            writer.flush()?;
-            register_orders(ctx, &bootstrap, "orders").await?;
-            loaded._cluster = Some(cluster);
-            format!("{} ({n} lines, loaded into an embedded Kafka topic)", path.display())
-        }
+        (None, Some(path)) => register_orders_file(ctx, path).await?,
         (None, None) => {
             return Err(CliError(
                 "give --brokers HOST:PORT --topic NAME, or --orders PATH".into(),
@@ -93,8 +79,11 @@ pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, Cli
     };
     register_customers(ctx, customers).await?;
     load_views(ctx).await.map_err(|e| CliError(e.to_string()))?;
-    loaded.description = format!("orders from {orders}; customers from {customers}");
-    Ok(loaded)
+    Ok(Loaded {
+        description: format!("orders from {orders}; customers from {customers}"),
+        _cluster: None,
+        _dir: None,
+    })
 }
 
 async fn sql(ctx: &SessionContext, statement: &str) -> Result<(), CliError> {
@@ -114,6 +103,59 @@ async fn register_orders(ctx: &SessionContext, brokers: &str, topic: &str) -> Re
         ),
     )
     .await
+}
+
+/// Registers a file of orders as `orders`, with the columns of the Kafka
+/// table: a JSON-lines file through [`JsonLinesTable`], a Parquet file (an
+/// export of a topic) through a view that adds what Parquet cannot hold.
+async fn register_orders_file(ctx: &SessionContext, path: &Path) -> Result<String, CliError> {
+    let is_parquet = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if !is_parquet {
+        let table = JsonLinesTable::try_new(path, MalformedPolicy::DeadLetter).map_err(|e| CliError(e.to_string()))?;
+        ctx.register_table("orders", Arc::new(table))
+            .map_err(|e| CliError(e.to_string()))?;
+        return Ok(format!("the JSON-lines file {}", path.display()));
+    }
+    let name = path.display().to_string();
+    if !path.exists() {
+        return Err(CliError(format!("cannot open {name}: no such file")));
+    }
+    ctx.register_parquet("orders_parquet", &name, ParquetReadOptions::default())
+        .await
+        .map_err(|e| CliError(format!("cannot read {name}: {e}")))?;
+    let schema = ctx
+        .table("orders_parquet")
+        .await
+        .map_err(|e| CliError(e.to_string()))?
+        .schema()
+        .clone();
+    let expected = orders_schema();
+    let wanted = expected
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .chain(["_partition", "_offset"]);
+    let missing: Vec<&str> = wanted
+        .filter(|c| schema.field_with_unqualified_name(c).is_err())
+        .collect();
+    if !missing.is_empty() {
+        return Err(CliError(format!(
+            "{name} has no column {}: a Parquet file of orders needs the order columns and the Kafka \
+             position of each order (_partition, _offset), which decides between duplicates",
+            missing.join(", ")
+        )));
+    }
+    // Parquet holds typed rows only: nothing is malformed, and the log time
+    // is the event time.
+    sql(
+        ctx,
+        "CREATE VIEW orders AS SELECT order_id, customer_id, order_line, amount, \"timestamp\", \
+         CAST(_partition AS INT) AS _partition, CAST(_offset AS BIGINT) AS _offset, \
+         \"timestamp\" AS _timestamp, CAST(NULL AS VARCHAR) AS _key, CAST(NULL AS VARCHAR) AS _error \
+         FROM orders_parquet",
+    )
+    .await?;
+    Ok(format!("the Parquet file {name}"))
 }
 
 async fn register_customers(ctx: &SessionContext, location: &str) -> Result<(), CliError> {

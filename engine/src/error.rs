@@ -102,6 +102,31 @@ pub enum PulseError {
         to: i64,
     },
 
+    /// A JSON-lines file that could not be read.
+    #[error("file {file}: {message}")]
+    File {
+        /// The file.
+        file: String,
+        /// What went wrong, with the byte position where one applies.
+        message: String,
+    },
+
+    /// A line of a JSON-lines file that the table's `fail` policy refuses.
+    #[error(
+        "malformed line {line} (byte {byte}) in {file}: {reason} \
+         (set the malformed-message policy to 'skip' or 'dead_letter' to read past it)"
+    )]
+    MalformedLine {
+        /// The file.
+        file: String,
+        /// The line number, from 1.
+        line: u64,
+        /// The line's byte position, its `_offset`.
+        byte: i64,
+        /// What is wrong with the line.
+        reason: String,
+    },
+
     /// A versioned SQL view that could not be created.
     #[error("view file {file}: {message}")]
     View {

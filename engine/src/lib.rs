@@ -4,6 +4,8 @@
 //! - [`kafka`]: a topic of JSON messages as a table (`STORED AS KAFKA`),
 //!   with bounded-snapshot, partition-parallel scans and
 //!   timestamp-to-offset pushdown.
+//! - [`jsonl`]: a JSON-lines file of messages as a one-partition log with
+//!   the Kafka table's columns and decoding (`pulse answer --orders FILE`).
 //! - [`customers`]: customer batches as deduplicated tables (`STORED AS
 //!   CUSTOMER_BATCHES`).
 //! - [`storage`]: object-store locations (S3, MinIO, local folders).
@@ -16,6 +18,7 @@
 
 pub mod customers;
 pub mod error;
+pub mod jsonl;
 pub mod kafka;
 pub mod session;
 pub mod storage;

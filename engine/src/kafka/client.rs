@@ -36,6 +36,10 @@ pub(crate) fn consumer(cfg: &KafkaTableConfig) -> Result<BaseConsumer> {
         .set("allow.auto.create.topics", "false")
         .set("socket.connection.setup.timeout.ms", &timeout_ms)
         .set("fetch.wait.max.ms", "10")
+        // Prefetch 10k messages a partition rather than 100k: the scan
+        // decodes as it reads, and a smaller queue stays in cache (SF1
+        // scan about 15% faster, bench/RESULTS.md).
+        .set("queued.min.messages", "10000")
         .set("client.id", "pulse");
     for (key, value) in &cfg.client {
         client.set(key, value);

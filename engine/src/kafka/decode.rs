@@ -3,10 +3,13 @@
 //! A [`MessageChunk`] collects up to one batch of messages from one
 //! partition: their payloads back to back in one buffer, and their offsets,
 //! timestamps and keys in Arrow builders. [`ChunkDecoder`] parses the whole
-//! buffer in one pass of arrow-json's decoder, checks required columns with
-//! their null bitmaps, and only when something is wrong decodes message by
-//! message to find out which, so the cost of bad input is paid only by
-//! chunks that have it.
+//! buffer in one pass of arrow-json's decoder and checks required columns
+//! with their null bitmaps. When a message is bad, the pass fails as a
+//! whole, so the chunk is decoded again in groups of [`GROUP`] messages,
+//! and a failing group is halved until its bad messages stand alone: bad
+//! input costs a few re-decoded groups, not a message-by-message pass.
+//! After a chunk with a bad message, the next chunk starts in groups
+//! (streams with bad messages have them everywhere).
 //!
 //! What must stay true: one message is one row or, under the `skip` policy,
 //! none; never two. A payload holding two JSON values, none, or a truncated
@@ -27,6 +30,11 @@ use datafusion::arrow::datatypes::SchemaRef;
 use super::config::MalformedPolicy;
 use super::schema::TableSchema;
 use crate::error::{PulseError, Result};
+
+/// Messages a group of the recovery path decodes in one pass: small enough
+/// that isolating a bad message re-decodes little, large enough that the
+/// groups' concatenation stays cheap.
+const GROUP: usize = 128;
 
 /// Messages of one partition, buffered for one decode.
 #[derive(Debug)]
@@ -96,6 +104,8 @@ pub(crate) struct ChunkDecoder {
     policy: MalformedPolicy,
     batch_size: usize,
     decoder: Option<Decoder>,
+    /// The last chunk had a bad message: start the next in groups.
+    recovering: bool,
 }
 
 impl ChunkDecoder {
@@ -113,6 +123,7 @@ impl ChunkDecoder {
             policy,
             batch_size,
             decoder: None,
+            recovering: false,
         }
     }
 
@@ -129,10 +140,16 @@ impl ChunkDecoder {
     /// Decodes and empties `chunk`.
     pub fn decode(&mut self, chunk: &mut MessageChunk) -> Result<Decoded> {
         let n = chunk.len();
-        let (data, mut reasons) = match self.decode_all(chunk, n)? {
-            Some(data) => (data, vec![None; n]),
-            None => self.decode_each(chunk)?,
+        let whole = if self.recovering {
+            None
+        } else {
+            self.decode_all(chunk, n)?
         };
+        let (data, mut reasons) = match whole {
+            Some(data) => (data, vec![None; n]),
+            None => self.decode_groups(chunk)?,
+        };
+        self.recovering = reasons.iter().any(Option::is_some);
         self.check_required(&data, &mut reasons);
         let offsets = chunk.offsets.finish();
         let metadata: Vec<ArrayRef> = vec![
@@ -229,45 +246,81 @@ impl ChunkDecoder {
         }
     }
 
-    /// The slow path: message by message, recording why each bad one is bad.
-    /// A bad message becomes a row of NULLs.
+    /// The recovery path, for a chunk with a bad message: groups of
+    /// [`GROUP`] messages, each decoded in one pass, and a group that fails
+    /// is halved until the bad messages stand alone. Rows of bad messages
+    /// are NULL; their reasons come from decoding them alone.
     #[allow(clippy::type_complexity)]
-    fn decode_each(&mut self, chunk: &MessageChunk) -> Result<(Vec<ArrayRef>, Vec<Option<String>>)> {
+    fn decode_groups(&mut self, chunk: &MessageChunk) -> Result<(Vec<ArrayRef>, Vec<Option<String>>)> {
         let n = chunk.len();
-        let mut reasons = Vec::with_capacity(n);
-        let mut rows: Vec<RecordBatch> = Vec::with_capacity(n);
-        let null_row = RecordBatch::new_empty(Arc::clone(&self.schema.decode));
-        let null_row = {
-            let cols = null_row
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| new_null_array(f.data_type(), 1))
-                .collect();
-            RecordBatch::try_new(null_row.schema(), cols).map_err(|e| self.internal(e))?
-        };
-        for i in 0..n {
-            match self.decode_one(chunk.payload_of(i))? {
-                Ok(row) => {
-                    rows.push(row);
-                    reasons.push(None);
-                }
-                Err(reason) => {
-                    rows.push(null_row.clone());
-                    reasons.push(Some(reason));
-                }
-            }
+        let mut reasons = vec![None; n];
+        let mut pieces: Vec<Vec<ArrayRef>> = Vec::new();
+        for lo in (0..n).step_by(GROUP) {
+            self.decode_range(chunk, lo, (lo + GROUP).min(n), &mut pieces, &mut reasons)?;
         }
         let mut columns = Vec::with_capacity(self.schema.decode.fields().len());
-        for c in 0..self.schema.decode.fields().len() {
-            let parts: Vec<&dyn Array> = rows.iter().map(|r| r.column(c).as_ref()).collect();
-            columns.push(if parts.is_empty() {
-                new_null_array(self.schema.decode.field(c).data_type(), 0)
-            } else {
-                concat(&parts).map_err(|e| self.internal(e))?
+        for (c, field) in self.schema.decode.fields().iter().enumerate() {
+            let parts: Vec<&dyn Array> = pieces.iter().map(|p| p[c].as_ref()).collect();
+            columns.push(match parts.as_slice() {
+                [] => new_null_array(field.data_type(), 0),
+                [one] => one.slice(0, one.len()),
+                _ => concat(&parts).map_err(|e| self.internal(e))?,
             });
         }
         Ok((columns, reasons))
+    }
+
+    /// Decodes messages `lo..hi` into `pieces`, in order, halving the range
+    /// while it holds a bad message.
+    fn decode_range(
+        &mut self,
+        chunk: &MessageChunk,
+        lo: usize,
+        hi: usize,
+        pieces: &mut Vec<Vec<ArrayRef>>,
+        reasons: &mut [Option<String>],
+    ) -> Result<()> {
+        if hi - lo == 1 {
+            let columns = match self.decode_one(chunk.payload_of(lo))? {
+                Ok(row) => row.columns().to_vec(),
+                Err(reason) => {
+                    reasons[lo] = Some(reason);
+                    self.null_row()
+                }
+            };
+            pieces.push(columns);
+            return Ok(());
+        }
+        let spans = &chunk.spans[lo..hi];
+        if let (Some(Some((start, _))), Some(Some((_, end)))) = (spans.first(), spans.last())
+            && spans.iter().all(Option::is_some)
+        {
+            // the payloads of lo..hi are back to back, each with its newline
+            let mut decoder = Self::json_decoder(&self.schema.decode, hi - lo + 1)?;
+            let bytes = &chunk.payload[*start..=*end];
+            if let Ok(consumed) = decoder.decode(bytes)
+                && consumed == bytes.len()
+                && !decoder.has_partial_record()
+                && let Ok(Some(batch)) = decoder.flush()
+                && batch.num_rows() == hi - lo
+            {
+                pieces.push(batch.columns().to_vec());
+                return Ok(());
+            }
+        }
+        let mid = lo + (hi - lo) / 2;
+        self.decode_range(chunk, lo, mid, pieces, reasons)?;
+        self.decode_range(chunk, mid, hi, pieces, reasons)
+    }
+
+    /// One row of NULLs in the decode schema.
+    fn null_row(&self) -> Vec<ArrayRef> {
+        self.schema
+            .decode
+            .fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), 1))
+            .collect()
     }
 
     /// One message: `Ok(Ok(row))`, or `Ok(Err(reason))` when it is malformed.
@@ -478,5 +531,42 @@ mod tests {
     fn empty_chunk_is_an_empty_batch() {
         let out = decoder(MalformedPolicy::Fail).decode(&mut chunk(&[])).unwrap();
         assert_eq!(out.batch.num_rows(), 0);
+    }
+
+    #[test]
+    fn bad_messages_anywhere_in_a_large_chunk_are_found_and_good_rows_keep_their_values() {
+        let policy = MalformedPolicy::DeadLetter;
+        let schema = TableSchema::try_new("orders", &orders_schema(), policy).unwrap();
+        let mut d = ChunkDecoder::new("orders", 0, Arc::new(schema), policy, 1000);
+        let bad_at = [0, 1, 127, 128, 129, 500, 998, 999];
+        let cases = malformed_cases();
+        for round in 0..2 {
+            // the second round starts in groups, after the first had bad messages
+            let payloads: Vec<Option<String>> = (0..1000)
+                .map(|i| match bad_at.iter().position(|&b| b == i) {
+                    Some(k) => cases[k % cases.len()].1.map(str::to_string),
+                    None => Some(GOOD.replace("3.0", &format!("{i}.0"))),
+                })
+                .collect();
+            let refs: Vec<Option<&str>> = payloads.iter().map(|p| p.as_deref()).collect();
+            let out = d.decode(&mut chunk(&refs)).unwrap();
+            assert_eq!(
+                (out.batch.num_rows(), out.malformed),
+                (1000, bad_at.len()),
+                "round {round}"
+            );
+            let errors = out.batch.column_by_name(ERROR_COLUMN).unwrap().as_string::<i32>();
+            let amounts = out
+                .batch
+                .column_by_name("amount")
+                .unwrap()
+                .as_primitive::<Float64Type>();
+            for i in 0..1000 {
+                assert_eq!(errors.is_valid(i), bad_at.contains(&i), "row {i}");
+                if !bad_at.contains(&i) {
+                    assert_eq!(amounts.value(i), i as f64, "row {i}");
+                }
+            }
+        }
     }
 }

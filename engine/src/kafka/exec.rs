@@ -1,10 +1,17 @@
-//! [`KafkaScanExec`], the physical plan of a Kafka scan: one DataFusion
-//! partition per planned offset range.
+//! [`KafkaScanExec`], the physical plan of a Kafka scan: the planned offset
+//! ranges, dealt into groups of about equal size, as many as the larger of
+//! `target_partitions` and the number of Kafka partitions read; each
+//! DataFusion partition reads its group's ranges one after the other with
+//! one consumer at a time. Kafka partitions are read side by side (a
+//! consumer fetches one partition; more of them keep the broker busy), but a
+//! partition split into many ranges does not open a consumer per range at
+//! once (measured in bench/RESULTS.md).
 //!
 //! What must stay true: the ranges are fixed when the plan is built (the
 //! bounded snapshot), so executing the plan twice reads the same offsets;
-//! `PlanProperties` are computed once and cached; and `EXPLAIN` shows every
-//! range, so pushdown can be checked by reading the plan.
+//! every range is in exactly one group; `PlanProperties` are computed once
+//! and cached; and `EXPLAIN` shows every range, so pushdown can be checked
+//! by reading the plan.
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,6 +41,8 @@ pub struct KafkaScanExec {
     projection: Option<Vec<usize>>,
     projected: SchemaRef,
     ranges: Vec<OffsetRange>,
+    /// Indices into `ranges`, one group per output partition.
+    groups: Vec<Vec<usize>>,
     limit: Option<usize>,
     seeks: SeekReport,
     metrics: ExecutionPlanMetricsSet,
@@ -48,7 +57,12 @@ impl KafkaScanExec {
         ranges: Vec<OffsetRange>,
         limit: Option<usize>,
         seeks: SeekReport,
+        target_partitions: usize,
     ) -> Result<Self> {
+        let mut kafka_partitions: Vec<i32> = ranges.iter().map(|r| r.partition).collect();
+        kafka_partitions.sort_unstable();
+        kafka_partitions.dedup();
+        let groups = group_ranges(&ranges, target_partitions.max(kafka_partitions.len()));
         let projected = match &projection {
             Some(p) => Arc::new(schema.table.project(p)?),
             None => Arc::clone(&schema.table),
@@ -56,7 +70,7 @@ impl KafkaScanExec {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&projected)),
             // An empty snapshot still has one (empty) partition.
-            Partitioning::UnknownPartitioning(ranges.len().max(1)),
+            Partitioning::UnknownPartitioning(groups.len().max(1)),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
@@ -66,6 +80,7 @@ impl KafkaScanExec {
             projection,
             projected,
             ranges,
+            groups,
             limit,
             seeks,
             metrics: ExecutionPlanMetricsSet::new(),
@@ -97,7 +112,7 @@ impl DisplayAs for KafkaScanExec {
                 for (i, r) in self.ranges.iter().enumerate() {
                     write!(f, "{}{r}", if i == 0 { "" } else { ", " })?;
                 }
-                write!(f, "]")?;
+                write!(f, "], partitions={}", self.groups.len().max(1))?;
                 if let Some(limit) = self.limit {
                     write!(f, ", limit={limit}")?;
                 }
@@ -150,25 +165,84 @@ impl ExecutionPlan for KafkaScanExec {
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&self.projected), 2);
-        let Some(range) = self.ranges.get(partition).copied() else {
+        let Some(group) = self.groups.get(partition) else {
             // The one partition of an empty snapshot.
             return Ok(builder.build());
         };
-        let read = RangeRead {
-            cfg: Arc::clone(&self.cfg),
-            schema: Arc::clone(&self.schema),
-            range,
-            projection: self.projection.clone(),
-            batch_size: context.session_config().batch_size(),
-            limit: self.limit,
-            metrics: ScanMetrics::new(&self.metrics, partition, self.cfg.malformed),
-        };
+        let reads: Vec<RangeRead> = group
+            .iter()
+            .map(|&i| RangeRead {
+                cfg: Arc::clone(&self.cfg),
+                schema: Arc::clone(&self.schema),
+                range: self.ranges[i],
+                projection: self.projection.clone(),
+                batch_size: context.session_config().batch_size(),
+                limit: self.limit,
+                metrics: ScanMetrics::new(&self.metrics, partition, self.cfg.malformed),
+            })
+            .collect();
         let tx = builder.tx();
-        builder.spawn_blocking(move || read_range(read, tx).map_err(Into::into));
+        builder.spawn_blocking(move || {
+            for read in reads {
+                if tx.is_closed() {
+                    break; // the query no longer wants rows
+                }
+                read_range(read, tx.clone())?;
+            }
+            Ok(())
+        });
         Ok(builder.build())
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
+    }
+}
+
+/// Deals `ranges` into at most `parts` groups of about equal message counts
+/// (largest range first, each to the lightest group), each group in offset
+/// order. Returns indices into `ranges`.
+fn group_ranges(ranges: &[OffsetRange], parts: usize) -> Vec<Vec<usize>> {
+    let parts = parts.clamp(1, ranges.len().max(1));
+    let mut order: Vec<usize> = (0..ranges.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(ranges[i].len()));
+    let mut groups: Vec<(u64, Vec<usize>)> = vec![(0, Vec::new()); parts];
+    for i in order {
+        if let Some(lightest) = groups.iter_mut().min_by_key(|(load, _)| *load) {
+            lightest.0 += ranges[i].len();
+            lightest.1.push(i);
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, g)| !g.is_empty())
+        .map(|(_, mut g)| {
+            g.sort_unstable();
+            g
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(partition: i32, start: i64, end: i64) -> OffsetRange {
+        OffsetRange { partition, start, end }
+    }
+
+    #[test]
+    fn ranges_are_dealt_into_balanced_groups_each_range_once() {
+        let ranges: Vec<OffsetRange> = (0..6).map(|p| range(p, 0, 100 + i64::from(p) * 10)).collect();
+        let groups = group_ranges(&ranges, 2);
+        assert_eq!(groups.len(), 2);
+        let mut all: Vec<usize> = groups.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..6).collect::<Vec<_>>());
+        let load = |g: &Vec<usize>| g.iter().map(|&i| ranges[i].len()).sum::<u64>();
+        assert!(load(&groups[0]).abs_diff(load(&groups[1])) <= 50, "{groups:?}");
+        assert_eq!(group_ranges(&ranges, 16).len(), 6, "no more groups than ranges");
+        assert_eq!(group_ranges(&ranges, 0).len(), 1);
+        assert!(group_ranges(&[], 4).is_empty());
     }
 }

@@ -20,7 +20,7 @@
 
 mod client;
 pub mod config;
-mod decode;
+pub(crate) mod decode;
 pub mod exec;
 pub mod factory;
 pub mod offsets;

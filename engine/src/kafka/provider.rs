@@ -160,7 +160,7 @@ impl TableProvider for KafkaTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -173,6 +173,7 @@ impl TableProvider for KafkaTable {
             ranges,
             limit,
             seeks,
+            state.config().target_partitions(),
         )?))
     }
 }

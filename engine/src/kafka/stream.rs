@@ -91,7 +91,9 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
     let mut chunk = MessageChunk::with_capacity(batch_size.min(range.len() as usize).max(1));
     let mut next = range.start;
     let mut rows_sent = 0usize;
-    let mut last_progress = Instant::now();
+    // When the last message arrived, if none has since: reading the clock
+    // for every message would cost more than decoding some of them.
+    let mut idle_since: Option<Instant> = None;
 
     // Decodes the chunk and sends it; false when the scan should stop.
     let mut send = |chunk: &mut MessageChunk, rows_sent: &mut usize| -> Result<bool> {
@@ -118,7 +120,7 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
     while next < range.end {
         match consumer.poll(Duration::from_millis(100)) {
             None => {
-                if last_progress.elapsed() > cfg.timeout {
+                if idle_since.get_or_insert_with(Instant::now).elapsed() > cfg.timeout {
                     return Err(stalled(&cfg, range, next));
                 }
                 continue;
@@ -135,7 +137,7 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
                 metrics.bytes.add(payload.map_or(0, <[u8]>::len));
                 chunk.push(payload, m.offset(), m.timestamp().to_millis(), m.key());
                 next = m.offset() + 1;
-                last_progress = Instant::now();
+                idle_since = None;
                 if chunk.len() >= batch_size && !send(&mut chunk, &mut rows_sent)? {
                     return Ok(());
                 }
@@ -145,13 +147,13 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
             Some(Err(KafkaError::PartitionEOF(p))) if p == range.partition => break,
             Some(Err(e)) if client::is_offset_out_of_range(&e) => {
                 next = recover_lost_offsets(&consumer, &cfg, range, next, &metrics)?;
-                last_progress = Instant::now();
+                idle_since = None;
             }
             Some(Err(e)) => {
                 // librdkafka retries transport errors itself; the progress
                 // timeout turns a lasting failure into an error.
                 log::debug!("{}:{} at offset {next}: {e}", cfg.topic, range.partition);
-                if last_progress.elapsed() > cfg.timeout {
+                if idle_since.get_or_insert_with(Instant::now).elapsed() > cfg.timeout {
                     return Err(PulseError::KafkaPartition {
                         topic: cfg.topic.clone(),
                         partition: range.partition,

@@ -1,0 +1,578 @@
+"""Pulse's benchmarks: every workload of bench/README.md in one run, written
+to bench/RESULTS.md with a plot. Run it through `bench/run`, which installs
+what it needs and builds the release binaries first.
+
+What must stay true: every figure in RESULTS.md was measured in this run on
+this machine, ratios are between figures of the same run, each peer's answer
+is checked against Pulse's before its time is reported, and every server and
+process this starts is stopped when it ends, failure included.
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PEERS = BENCH / "peers"
+END = "2026-11-20T00:00:00Z"  # T: the end of the generated history
+SEED = "42"
+
+SCALES = {
+    # name: (orders over 31 days, customers); 3 batches: hours between them
+    "sf1": (1_000_000, 100_000),
+    "sf10": (10_000_000, 1_000_000),
+}
+BATCH_EVERY_HOURS = "248"  # 31 days / 3
+PUSHDOWN_DAYS = 90
+PUSHDOWN_ORDERS_PER_DAY = 1_000_000 / 31
+
+ENGINES = ["pulse", "duckdb", "polars", "datafusion", "spark"]
+ENGINE_NAMES = {
+    "pulse": "Pulse", "duckdb": "DuckDB", "polars": "Polars",
+    "datafusion": "DataFusion-Python", "spark": "Spark local (pyspark)",
+}
+
+
+def log(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# --- processes: wall time and peak RSS of a whole process tree ----------------
+
+def _tree_rss_kb(root_pid):
+    """RSS (kB) of `root_pid` and all its descendants, from /proc."""
+    children, rss = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(")") + 2:].split()
+            ppid, pages = int(fields[1]), int(fields[21])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE") // 1024
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+class Run:
+    """One finished process: stdout, stderr, wall seconds, peak RSS in MB."""
+
+    def __init__(self, argv, stdout, stderr, code, seconds, peak_mb):
+        self.argv, self.stdout, self.stderr = argv, stdout, stderr
+        self.code, self.seconds, self.peak_mb = code, seconds, peak_mb
+
+    def check(self):
+        if self.code != 0:
+            raise RuntimeError(
+                f"{' '.join(map(str, self.argv))} exited with {self.code}:\n{self.stderr[-3000:]}")
+        return self
+
+
+def run(argv, env=None, cwd=None):
+    """Runs `argv`, timing it and sampling its process tree's RSS."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, cwd=cwd, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    return Run(argv, out, err, proc.returncode, seconds, peak[0] / 1024)
+
+
+# --- the broker -------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """noida-db on a free loopback port, stopped on exit."""
+
+    def __init__(self, venv, data_dir):
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = open(data_dir.parent / "noida.log", "w")
+        self.proc = subprocess.Popen(
+            [str(venv / "bin" / "noida-db"), "start", "--host", "127.0.0.1", "--only", "kafka",
+             "--kafka-port", str(self.port), "--data-dir", str(data_dir)],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"noida-db did not open {self.address} within 30 s; see {self.log.name}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
+
+
+# --- Pulse ------------------------------------------------------------------
+
+class Pulse:
+    def __init__(self, target):
+        self.bin = target / "release" / "pulse"
+        self.floor = target / "release" / "pulse-bench"
+
+    def sql(self, sources, *statements):
+        argv = [self.bin, "sql", *sources, "--format", "csv"]
+        for s in statements:
+            argv += ["-c", s]
+        return run(argv).check()
+
+    @staticmethod
+    def elapsed(r):
+        """datafusion-cli's 'Elapsed N seconds.' lines, in order."""
+        return [float(x) for x in re.findall(r"Elapsed ([0-9.]+) seconds", r.stdout + r.stderr)]
+
+
+def parse_csv(text):
+    rows = list(csv.reader(io.StringIO(text.strip())))
+    return rows[0], rows[1:]
+
+
+def last_csv_table(text):
+    """The last CSV result in datafusion-cli output (header + rows)."""
+    blocks, block = [], []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith(("Elapsed", "0 row", "1 row")) or re.match(r"^\d+ row", line):
+            if block:
+                blocks.append(block)
+                block = []
+            continue
+        block.append(line)
+    if block:
+        blocks.append(block)
+    return parse_csv("\n".join(blocks[-1])) if blocks else ([], [])
+
+
+# --- data -------------------------------------------------------------------
+
+def generate(pulse, data, scale, broker):
+    orders, customers = SCALES[scale]
+    d = data / scale
+    per_day = f"{orders / 31:.3f}"
+    common = ["--seed", SEED, "--customers", str(customers), "--days", "31", "--orders-per-day", per_day,
+              "--end", END, "--batch-every-hours", BATCH_EVERY_HOURS]
+    stamp = d / "generated.json"
+    want = {"args": common, "broker_topic": f"orders_{scale}"}
+    if stamp.exists() and json.loads(stamp.read_text()) == want and broker.has_topic(f"orders_{scale}"):
+        log(f"{scale}: data already generated in {d}")
+        return d
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    log(f"{scale}: generating {orders:,} orders and {customers:,} customers into {d}")
+    run([pulse.bin, "generate", *common, "--customers-out", d / "customers",
+         "--orders-out", d / "orders.jsonl"]).check()
+    log(f"{scale}: producing the same orders to topic orders_{scale} (6 partitions) on {broker.address}")
+    run([pulse.bin, "generate", *common, "--brokers", broker.address, "--topic", f"orders_{scale}",
+         "--partitions", "6"]).check()
+    log(f"{scale}: writing orders.parquet")
+    pulse.sql(["--orders", d / "orders.jsonl", "--customers", d / "customers"],
+              "COPY (SELECT order_id, customer_id, order_line, amount, \"timestamp\", _partition, _offset "
+              f"FROM orders WHERE _error IS NULL) TO '{d / 'orders.parquet'}' STORED AS PARQUET")
+    stamp.write_text(json.dumps(want))
+    return d
+
+
+def generate_pushdown_topic(pulse, data, broker):
+    topic = f"orders_{PUSHDOWN_DAYS}d"
+    stamp = data / f"{topic}.json"
+    want = {"days": PUSHDOWN_DAYS, "per_day": PUSHDOWN_ORDERS_PER_DAY, "end": END}
+    if stamp.exists() and json.loads(stamp.read_text()) == want and broker.has_topic(topic):
+        return topic
+    log(f"pushdown: producing {PUSHDOWN_DAYS} days of orders to topic {topic}")
+    run([pulse.bin, "generate", "--seed", SEED, "--customers", "100000", "--days", str(PUSHDOWN_DAYS),
+         "--orders-per-day", f"{PUSHDOWN_ORDERS_PER_DAY:.3f}", "--end", END, "--brokers", broker.address,
+         "--topic", topic, "--partitions", "6"]).check()
+    stamp.write_text(json.dumps(want))
+    return topic
+
+
+# --- workloads --------------------------------------------------------------
+
+SCAN = "SELECT count(*) AS n, sum(amount) AS total FROM orders"
+
+
+def scan_throughput(pulse, scale, d, broker, repeat):
+    topic = f"orders_{scale}"
+    kafka = ["--brokers", broker.address, "--topic", topic, "--customers", d / "customers"]
+    result = {"scale": scale}
+    pulse_s, consume_s, decode_s, file_s = [], [], [], []
+    for i in range(repeat):
+        r = pulse.sql(kafka, SCAN)
+        pulse_s.append(Pulse.elapsed(r)[-1])
+        _, rows = last_csv_table(r.stdout)
+        result["rows"] = int(rows[0][0])
+        c = json.loads(run([pulse.floor, "consume", "--brokers", broker.address, "--topic", topic])
+                       .check().stdout)
+        consume_s.append(c["seconds"])
+        result["messages"], result["bytes"] = c["messages"], c["bytes"]
+        f = pulse.sql(["--orders", d / "orders.jsonl", "--customers", d / "customers"], SCAN)
+        file_s.append(Pulse.elapsed(f)[-1])
+        if i == 0:
+            dec = json.loads(run([pulse.floor, "decode", "--file", d / "orders.jsonl", "--threads", "2"])
+                             .check().stdout)
+            result["decode_messages"], result["decode_bytes"] = dec["messages"], dec["bytes"]
+        dec = json.loads(run([pulse.floor, "decode", "--file", d / "orders.jsonl", "--threads", "2"])
+                         .check().stdout)
+        decode_s.append(dec["seconds"])
+    result.update(pulse_s=statistics.median(pulse_s), consume_s=statistics.median(consume_s),
+                  decode_s=statistics.median(decode_s), file_s=statistics.median(file_s))
+    log(f"scan {scale}: pulse {result['messages'] / result['pulse_s']:,.0f} msg/s, consume floor "
+        f"{result['messages'] / result['consume_s']:,.0f} msg/s, decode floor "
+        f"{result['decode_messages'] / result['decode_s']:,.0f} msg/s")
+    return result
+
+
+def messages_read(explain_text):
+    return sum(int(x) for x in re.findall(r"messages_read=([0-9]+)", explain_text))
+
+
+def pushdown(pulse, d_sf1, broker, topic, repeat):
+    t = datetime.fromisoformat(END.replace("Z", "+00:00"))
+    lo = (t - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    hi = t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    where = f"WHERE \"timestamp\" >= TIMESTAMP '{lo}' AND \"timestamp\" < TIMESTAMP '{hi}'"
+    sources = ["--brokers", broker.address, "--topic", topic, "--customers", d_sf1 / "customers"]
+    create_off = (f"CREATE EXTERNAL TABLE orders_nopush STORED AS KAFKA LOCATION 'kafka://{broker.address}/{topic}' "
+                  "OPTIONS ('kafka.pushdown' 'false', 'kafka.malformed' 'dead_letter')")
+    out = {}
+    for name, table, pre in [("on", "orders", []), ("off", "orders_nopush", [create_off])]:
+        query = f"SELECT count(*) AS n, sum(amount) AS total FROM {table} {where}"
+        times = []
+        for _ in range(repeat):
+            r = pulse.sql(sources, *pre, query)
+            times.append(Pulse.elapsed(r)[-1])
+            _, rows = last_csv_table(r.stdout)
+        explain = pulse.sql(sources, *pre, f"EXPLAIN ANALYZE {query}")
+        out[name] = {"seconds": statistics.median(times), "rows": int(rows[0][0]),
+                     "messages_read": messages_read(explain.stdout)}
+    total = pulse.sql(sources, "SELECT count(*) FROM orders")
+    out["topic_messages"] = int(last_csv_table(total.stdout)[1][0][0])
+    log(f"pushdown: on {out['on']['seconds']:.3f} s reading {out['on']['messages_read']:,}, "
+        f"off {out['off']['seconds']:.3f} s reading {out['off']['messages_read']:,}")
+    return out
+
+
+def answer_pulse(pulse, sources):
+    r = run([pulse.bin, "answer", *sources, "--as-of", END, "--all", "--format", "csv"]).check()
+    return r, parse_csv(r.stdout)
+
+
+def answer_peer(venv, engine, orders, customers):
+    r = run([venv / "bin" / "python", PEERS / f"answer_{engine}.py", "--orders", orders,
+             "--customers", customers, "--as-of", END],
+            env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(PEERS)})
+    if r.code != 0:
+        return r, None
+    return r, parse_csv(r.stdout)
+
+
+def same_answer(expected, got):
+    """None when `got` has Pulse's 10 rows and figures (relative 1e-9), else why not."""
+    (h1, rows1), (h2, rows2) = expected, got
+    if h1 != h2:
+        return f"columns differ: {h2}"
+    if len(rows1) != len(rows2):
+        return f"{len(rows2)} rows, not {len(rows1)}"
+    for a, b in zip(rows1, rows2):
+        for name, x, y in zip(h1, a, b):
+            if x == y:
+                continue
+            try:
+                fx, fy = float(x), float(y)
+            except ValueError:
+                return f"rank {a[0]}: {name} is {y!r}, Pulse says {x!r}"
+            if abs(fx - fy) > 1e-9 * max(1.0, abs(fx), abs(fy)):
+                return f"rank {a[0]} ({a[1]}): {name} is {y}, Pulse says {x}"
+    return None
+
+
+def answers(pulse, venv, scale, d, broker, engines):
+    out = {"scale": scale, "runs": []}
+    kafka = ["--brokers", broker.address, "--topic", f"orders_{scale}", "--customers", d / "customers"]
+    r, reference = answer_pulse(pulse, kafka)
+    out["runs"].append({"engine": "pulse", "input": "kafka", "seconds": r.seconds, "peak_mb": r.peak_mb,
+                        "equal": True})
+    out["top3"] = [row[1] for row in reference[1][:3]]
+    out["reference"] = reference
+    log(f"answer {scale} from Kafka: {r.seconds:.2f} s, {r.peak_mb:.0f} MB; top 3 {out['top3']}")
+    for fmt in ["jsonl", "parquet"]:
+        orders = d / f"orders.{fmt}"
+        for engine in engines:
+            if engine == "pulse":
+                r, got = answer_pulse(pulse, ["--orders", orders, "--customers", d / "customers"])
+            else:
+                r, got = answer_peer(venv, engine, orders, d / "customers")
+            why = None if got is None else same_answer(reference, got)
+            entry = {"engine": engine, "input": fmt, "seconds": r.seconds, "peak_mb": r.peak_mb,
+                     "equal": got is not None and why is None}
+            if got is None:
+                lines = [x for x in r.stderr.strip().splitlines() if x.strip()]
+                entry["error"] = next((x for x in reversed(lines) if "rror" in x), lines[-1] if lines else "")[:300]
+            elif why:
+                entry["error"] = f"different answer: {why}"
+            out["runs"].append(entry)
+            state = "same answer" if entry["equal"] else f"NOT COMPARABLE: {entry.get('error')}"
+            log(f"answer {scale} {fmt} {engine}: {r.seconds:.2f} s, {r.peak_mb:.0f} MB, {state}")
+    return out
+
+
+# --- the report ---------------------------------------------------------------
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def versions(venv):
+    code = ("import duckdb, polars, datafusion, pyspark; "
+            "print(f'DuckDB {duckdb.__version__}, Polars {polars.__version__}, '"
+            "f'DataFusion-Python {datafusion.__version__}, pyspark {pyspark.__version__}')")
+    peers = run([venv / "bin" / "python", "-c", code]).stdout.strip()
+    java = run(["java", "-version"]).stderr.splitlines()
+    return peers, (java[0] if java else "no java")
+
+
+def fmt_rate(n, seconds):
+    return f"{n / seconds:,.0f}"
+
+
+def write_report(results, path, plot_path):
+    L = []
+    w = L.append
+    w("# Pulse benchmarks\n")
+    w(f"Measured by `bench/run` on {results['when']}, on {results['machine']}. "
+      f"Peers: {results['peers']}; {results['java']}. Broker: noida-db 0.2.3 on loopback, "
+      "on the same 2 cores as everything else. Every ratio compares figures of this one run. "
+      f"Data: the generator (`pulse generate --seed {SEED} --end {END}`), 3 customer batches; "
+      "T (`--as-of`) is the end of the history.\n")
+
+    w("## Targets\n")
+    w("| target | measured | met |")
+    w("|---|---|---|")
+    for t in results["targets"]:
+        w(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |")
+    w("")
+
+    w("## 1. Scan throughput: `SELECT count(*), sum(amount) FROM orders`, the whole topic\n")
+    w("Pulse's time is the query's (datafusion-cli's `Elapsed`), median of the runs; the floors are timed "
+      "by `pulse-bench` (bench/src/main.rs) on the same messages: `consume` reads every message with "
+      "librdkafka (one consumer a partition, Pulse's client settings) and only counts; `decode` decodes the "
+      "same JSON bytes from memory with arrow-json on 2 threads, well-formed lines only.\n")
+    w("| scale | messages | MB | Pulse from Kafka, orders/s | MB/s | consume floor, msg/s | "
+      "Pulse / consume floor | decode floor, msg/s | Pulse / decode floor | Pulse from the JSON-lines file, orders/s |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for s in results["scan"]:
+        mb = s["bytes"] / 1e6
+        w(f"| {s['scale']} | {s['messages']:,} | {mb:,.0f} | {fmt_rate(s['messages'], s['pulse_s'])} | "
+          f"{mb / s['pulse_s']:,.1f} | {fmt_rate(s['messages'], s['consume_s'])} | "
+          f"{s['consume_s'] / s['pulse_s']:.0%} | {fmt_rate(s['decode_messages'], s['decode_s'])} | "
+          f"{s['decode_s'] / s['pulse_s'] * s['messages'] / s['decode_messages']:.0%} | "
+          f"{fmt_rate(s['messages'], s['file_s'])} |")
+    w("")
+
+    p = results.get("pushdown")
+    if p:
+        w(f"## 2. Pushdown: the last 24 hours of a {PUSHDOWN_DAYS}-day topic\n")
+        w(f"Topic `orders_{PUSHDOWN_DAYS}d`: {p['topic_messages']:,} messages, 6 partitions. Query: "
+          "`SELECT count(*), sum(amount) FROM orders WHERE \"timestamp\" >= T - 24h AND \"timestamp\" < T`; "
+          "messages fetched are the scan's `messages_read` in `EXPLAIN ANALYZE`. Pushdown off is the same "
+          "table with `'kafka.pushdown' 'false'`.\n")
+        w("| pushdown | query time, s | messages fetched | orders in the window | fetched / in window | "
+          "fraction of the topic fetched |")
+        w("|---|---|---|---|---|---|")
+        for name in ["on", "off"]:
+            x = p[name]
+            w(f"| {name} | {x['seconds']:.3f} | {x['messages_read']:,} | {x['rows']:,} | "
+              f"{x['messages_read'] / max(1, x['rows']):.2f}× | {x['messages_read'] / p['topic_messages']:.1%} |")
+        w(f"\nSpeed-up with pushdown: **{p['off']['seconds'] / p['on']['seconds']:.1f}×**.\n")
+
+    w("## 3 and 4. The answer end to end, and the peers on identical files\n")
+    w("Whole processes, timed from start to exit (startup, reading, computing, printing), with the peak RSS "
+      "of the process tree sampled every 50 ms. Each answer (all 10 industries, every figure) is compared "
+      "with Pulse's answer from Kafka; a time is reported only for an equal answer (relative tolerance 1e-9).\n")
+    for a in results["answers"]:
+        pulse_runs = {r["input"]: r for r in a["runs"] if r["engine"] == "pulse"}
+        w(f"### {a['scale']}: top 3 = {', '.join(a['top3'])}\n")
+        w("| engine | input | wall, s | peak RSS, MB | same answer | Pulse is faster by |")
+        w("|---|---|---|---|---|---|")
+        for r in a["runs"]:
+            base = pulse_runs.get(r["input"])
+            ratio = ""
+            if r["engine"] != "pulse" and base and r["equal"]:
+                ratio = f"{r['seconds'] / base['seconds']:.2f}×"
+            equal = "yes" if r["equal"] else f"no: {r.get('error', '')}"
+            seconds = f"{r['seconds']:.2f}" if r["equal"] else f"({r['seconds']:.2f})"
+            w(f"| {ENGINE_NAMES[r['engine']]} | {r['input']} | {seconds} | {r['peak_mb']:,.0f} | {equal} | {ratio} |")
+        w("")
+    if plot_path:
+        w(f"![Peers on identical files]({plot_path.name})\n")
+    w("## Notes\n")
+    for n in results["notes"]:
+        w(f"- {n}")
+    path.write_text("\n".join(L) + "\n")
+
+
+def plot(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [(a["scale"], fmt) for a in results["answers"] for fmt in ["jsonl", "parquet"]]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(ENGINES)
+    for k, engine in enumerate(ENGINES):
+        xs, ys = [], []
+        for g, (scale, fmt) in enumerate(groups):
+            a = next(x for x in results["answers"] if x["scale"] == scale)
+            r = next((r for r in a["runs"] if r["engine"] == engine and r["input"] == fmt and r["equal"]), None)
+            if r:
+                xs.append(g + k * width)
+                ys.append(r["seconds"])
+        ax.bar(xs, ys, width, label=ENGINE_NAMES[engine])
+    ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))])
+    ax.set_xticklabels([f"{s} {f}" for s, f in groups])
+    ax.set_yscale("log")
+    ax.set_ylabel("wall time, s (log)")
+    ax.set_title("The answer on identical files (lower is better; missing bar = no equal answer)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def targets(results):
+    out = []
+    for s in results["scan"]:
+        rate = s["messages"] / s["pulse_s"]
+        floor = s["consume_s"] / s["pulse_s"]
+        out.append({"target": f"scan {s['scale']}: ≥ 60% of the consume floor",
+                    "measured": f"{floor:.0%}", "met": floor >= 0.6})
+        out.append({"target": f"scan {s['scale']}: ≥ 400k orders/s from Kafka",
+                    "measured": f"{rate:,.0f}/s", "met": rate >= 400_000})
+    p = results.get("pushdown")
+    if p:
+        fetched = p["on"]["messages_read"] / max(1, p["on"]["rows"])
+        speed = p["off"]["seconds"] / p["on"]["seconds"]
+        out.append({"target": "pushdown: fetches ≤ 2× the window", "measured": f"{fetched:.2f}×",
+                    "met": fetched <= 2})
+        out.append({"target": "pushdown: ≥ 20× faster than without", "measured": f"{speed:.1f}×",
+                    "met": speed >= 20})
+    for a in results["answers"]:
+        runs = a["runs"]
+        if a["scale"] == "sf10":
+            worst = max(r["peak_mb"] for r in runs if r["engine"] == "pulse")
+            out.append({"target": "sf10 answer: peak RSS < 1.5 GB", "measured": f"{worst:,.0f} MB (worst input)",
+                        "met": worst < 1536})
+        for fmt in ["jsonl", "parquet"]:
+            mine = next((r for r in runs if r["engine"] == "pulse" and r["input"] == fmt), None)
+            for engine, need, label in [("spark", 10.0, "≥ 10× faster than Spark"),
+                                        ("duckdb", 1 / 1.2, "within 1.2× of DuckDB")]:
+                peer = next((r for r in runs if r["engine"] == engine and r["input"] == fmt and r["equal"]), None)
+                if mine and peer:
+                    ratio = peer["seconds"] / mine["seconds"]
+                    out.append({"target": f"{a['scale']} {fmt}: {label}", "measured": f"{ratio:.2f}×",
+                                "met": ratio >= need})
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--target", type=Path, default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")))
+    p.add_argument("--venv", type=Path, default=BENCH / ".venv")
+    p.add_argument("--data", type=Path, default=BENCH / "data")
+    p.add_argument("--scales", default="sf1,sf10")
+    p.add_argument("--engines", default=",".join(ENGINES))
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--out", type=Path, default=BENCH / "RESULTS.md")
+    a = p.parse_args()
+    scales = [s for s in a.scales.split(",") if s]
+    engines = [e for e in a.engines.split(",") if e]
+    pulse = Pulse(a.target)
+    a.data.mkdir(parents=True, exist_ok=True)
+    broker = Broker(a.venv, a.data / "noida")
+    broker.has_topic = lambda topic: topic in run(
+        [pulse.floor, "topics", "--brokers", broker.address]).stdout.split()
+    results = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+               "scan": [], "answers": [], "notes": []}
+    results["peers"], results["java"] = versions(a.venv)
+    try:
+        dirs = {s: generate(pulse, a.data, s, broker) for s in scales}
+        for s in scales:
+            results["scan"].append(scan_throughput(pulse, s, dirs[s], broker, a.repeat if s == "sf1" else 1))
+        topic = generate_pushdown_topic(pulse, a.data, broker)
+        results["pushdown"] = pushdown(pulse, dirs[scales[0]], broker, topic, a.repeat)
+        for s in scales:
+            results["answers"].append(answers(pulse, a.venv, s, dirs[s], broker, engines))
+    finally:
+        broker.stop()
+    results["targets"] = targets(results)
+    (a.out.parent / "results.json").write_text(json.dumps(
+        {k: v for k, v in results.items()}, indent=1, default=str))
+    plot_path = a.out.parent / "peers.png"
+    plot(results, plot_path)
+    write_report(results, a.out, plot_path)
+    log(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
