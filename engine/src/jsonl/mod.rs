@@ -135,7 +135,7 @@ mod tests {
     async fn every_line_is_a_message_at_its_byte_position() {
         let mut text = Vec::new();
         let mut expected = Vec::new();
-        for i in 0..20_000 {
+        for i in 0..40_000 {
             expected.push(text.len() as i64);
             let line = GOOD.replace("o1", &format!("o{i}"));
             text.extend_from_slice(line.as_bytes());
