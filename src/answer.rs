@@ -51,25 +51,24 @@ pub struct AnswerArgs {
     all: bool,
     /// Memory for joins, aggregations and sorts, e.g. 512M or 2G; beyond it
     /// they spill to disk. 0 means no limit.
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
-    memory_limit: usize,
+    #[arg(long, value_name = "SIZE", default_value = "1G")]
+    memory_limit: String,
 }
 
 /// A size such as 512M, 2G or 1048576 (bytes).
-fn parse_size(text: &str) -> Result<usize, String> {
+fn parse_size(text: &str) -> Result<usize, CliError> {
+    let bad = || CliError(format!("--memory-limit '{text}' is not a size such as 512M or 2G"));
     let t = text.trim();
     let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: usize = digits
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size such as 512M or 2G"))?;
+    let n: usize = digits.parse().map_err(|_| bad())?;
     let unit = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" => 1 << 10,
         "M" | "MB" => 1 << 20,
         "G" | "GB" => 1 << 30,
-        _ => return Err(format!("'{text}' is not a size such as 512M or 2G")),
+        _ => return Err(bad()),
     };
-    n.checked_mul(unit).ok_or_else(|| format!("'{text}' is too large"))
+    n.checked_mul(unit).ok_or_else(bad)
 }
 
 /// A Pulse session whose operators share `limit` bytes (none if 0), fairly
@@ -95,7 +94,7 @@ pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
             ))
         })?;
     }
-    let ctx = answer_context(args.memory_limit)?;
+    let ctx = answer_context(parse_size(&args.memory_limit)?)?;
     let loaded = load(&ctx, &args.sources).await?;
     eprintln!("pulse: answering on {}", loaded.description);
     if let Some(t) = &args.as_of {

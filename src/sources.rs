@@ -33,6 +33,10 @@ pub struct SourceArgs {
     /// The orders topic.
     #[arg(long, default_value = "orders", env = "PULSE_TOPIC")]
     pub topic: String,
+    /// A table option of the orders topic, e.g. kafka.lateness=15m or
+    /// kafka.client.security.protocol=SASL_SSL (repeatable).
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE", requires = "brokers")]
+    pub kafka_options: Vec<String>,
     /// A file of orders instead of a topic: JSON lines (partition 0, offset = the line's byte position),
     /// or Parquet with `_partition` and `_offset` columns (`.parquet`).
     #[arg(long, value_name = "PATH", conflicts_with = "brokers")]
@@ -67,7 +71,7 @@ pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, Cli
     };
     let orders = match (&args.brokers, &args.orders) {
         (Some(brokers), _) => {
-            register_orders(ctx, brokers, &args.topic).await?;
+            register_orders(ctx, brokers, &args.topic, &args.kafka_options).await?;
             format!("Kafka topic '{}' on {brokers}", args.topic)
         }
         (None, Some(path)) => register_orders_file(ctx, path).await?,
@@ -92,14 +96,29 @@ async fn sql(ctx: &SessionContext, statement: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn register_orders(ctx: &SessionContext, brokers: &str, topic: &str) -> Result<(), CliError> {
+async fn register_orders(ctx: &SessionContext, brokers: &str, topic: &str, options: &[String]) -> Result<(), CliError> {
     // Malformed messages become rows with `_error`, so the answer goes on and
-    // the data-quality views show them.
+    // the data-quality views show them; --kafka-option can say otherwise.
+    let mut pairs = vec![("kafka.malformed".to_string(), "dead_letter".to_string())];
+    for option in options {
+        let (key, value) = option.split_once('=').ok_or_else(|| {
+            CliError(format!(
+                "--kafka-option '{option}': use KEY=VALUE, e.g. kafka.lateness=15m"
+            ))
+        })?;
+        pairs.retain(|(k, _)| k != key.trim());
+        pairs.push((key.trim().to_string(), value.to_string()));
+    }
+    let quote = |s: &str| s.replace('\'', "''");
+    let options: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("'{}' '{}'", quote(k), quote(v)))
+        .collect();
     sql(
         ctx,
         &format!(
-            "CREATE EXTERNAL TABLE orders STORED AS KAFKA LOCATION 'kafka://{brokers}/{topic}' \
-             OPTIONS ('kafka.malformed' 'dead_letter')"
+            "CREATE EXTERNAL TABLE orders STORED AS KAFKA LOCATION 'kafka://{brokers}/{topic}' OPTIONS ({})",
+            options.join(", ")
         ),
     )
     .await
@@ -207,7 +226,7 @@ async fn embedded_default(ctx: &SessionContext) -> Result<Loaded, CliError> {
         .orders(|m| writer.send(&m).map_err(|e| std::io::Error::other(e.0)))
         .map_err(|e| CliError(e.to_string()))?;
     writer.flush()?;
-    register_orders(ctx, &bootstrap, "orders").await?;
+    register_orders(ctx, &bootstrap, "orders", &[]).await?;
     register_customers(ctx, &folder).await?;
     load_views(ctx).await.map_err(|e| CliError(e.to_string()))?;
     let description = format!(

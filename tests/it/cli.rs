@@ -223,7 +223,12 @@ fn produce_then_answer_from_a_broker_matches_the_file() {
         "--all",
     ]);
     assert!(from_broker.status.success(), "{}", text(&from_broker.stderr));
-    let from_file = pulse(&[
+    assert_eq!(rounded_csv(&from_broker.stdout), file_answer(&orders, &customers, &[]));
+}
+
+/// `pulse answer --all` as rounded CSV rows, on a file of orders.
+fn file_answer(orders: &Path, customers: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
         "answer",
         "--orders",
         orders.to_str().unwrap(),
@@ -234,8 +239,40 @@ fn produce_then_answer_from_a_broker_matches_the_file() {
         "--format",
         "csv",
         "--all",
+    ];
+    args.extend_from_slice(extra);
+    let out = pulse(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    rounded_csv(&out.stdout)
+}
+
+#[test]
+fn a_parquet_export_of_the_orders_gives_the_answer_of_the_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "17");
+    let orders = dir.path().join("orders.jsonl");
+    let parquet = dir.path().join("orders.parquet");
+    let customers = dir.path().join("customers");
+    let export = pulse(&[
+        "sql",
+        "--orders",
+        orders.to_str().unwrap(),
+        "--customers",
+        customers.to_str().unwrap(),
+        "-q",
+        "-c",
+        &format!(
+            "COPY (SELECT order_id, customer_id, order_line, amount, \"timestamp\", _partition, _offset \
+             FROM orders WHERE _error IS NULL) TO '{}' STORED AS PARQUET",
+            parquet.display()
+        ),
     ]);
-    assert_eq!(rounded_csv(&from_broker.stdout), rounded_csv(&from_file.stdout));
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    // a small memory limit: the deduplication spills, and must not change a figure
+    let from_json = file_answer(&orders, &customers, &["--memory-limit", "64M"]);
+    assert_eq!(from_json.len(), 11);
+    assert_eq!(file_answer(&parquet, &customers, &["--memory-limit", "64M"]), from_json);
+    assert_eq!(file_answer(&orders, &customers, &["--memory-limit", "0"]), from_json);
 }
 
 #[test]
@@ -284,6 +321,34 @@ fn bad_input_is_one_line_and_a_failing_exit() {
         (
             vec!["answer", "--brokers", "127.0.0.1:1", "--customers", folder],
             "could not reach any broker",
+        ),
+        (
+            vec!["answer", "--orders", good.to_str().unwrap(), "--memory-limit", "lots"],
+            "--memory-limit 'lots' is not a size such as 512M or 2G",
+        ),
+        (
+            vec![
+                "answer",
+                "--brokers",
+                "127.0.0.1:1",
+                "--kafka-option",
+                "kafka.lateness",
+                "--customers",
+                folder,
+            ],
+            "--kafka-option 'kafka.lateness': use KEY=VALUE",
+        ),
+        (
+            vec![
+                "answer",
+                "--brokers",
+                "127.0.0.1:1",
+                "--kafka-option",
+                "kafka.latenes=1h",
+                "--customers",
+                folder,
+            ],
+            "unknown table option 'kafka.latenes'",
         ),
         (
             vec!["produce", "--brokers", "127.0.0.1:1", "--file", "/no/such/file.jsonl"],

@@ -80,7 +80,8 @@ pub struct KafkaTableConfig {
     pub(crate) lateness: Duration,
     pub(crate) malformed: MalformedPolicy,
     pub(crate) on_data_loss: DataLossPolicy,
-    pub(crate) max_messages_per_split: u64,
+    /// `None`: split only as needed to give every core a range.
+    pub(crate) max_messages_per_split: Option<u64>,
     pub(crate) timeout: Duration,
     pub(crate) timestamp_lookup: TimestampLookup,
     pub(crate) pushdown: bool,
@@ -121,8 +122,6 @@ impl fmt::Debug for KafkaTableConfig {
 impl KafkaTableConfig {
     /// Default lateness margin between event time and message timestamp.
     pub const DEFAULT_LATENESS: Duration = Duration::from_secs(3600);
-    /// Default number of messages above which a partition is split.
-    pub const DEFAULT_MAX_MESSAGES_PER_SPLIT: u64 = 100_000;
     /// Default bound on metadata requests and on a read that makes no progress.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -137,7 +136,7 @@ impl KafkaTableConfig {
             lateness: Self::DEFAULT_LATENESS,
             malformed: MalformedPolicy::default(),
             on_data_loss: DataLossPolicy::default(),
-            max_messages_per_split: Self::DEFAULT_MAX_MESSAGES_PER_SPLIT,
+            max_messages_per_split: None,
             timeout: Self::DEFAULT_TIMEOUT,
             timestamp_lookup: TimestampLookup::default(),
             pushdown: true,
@@ -278,10 +277,11 @@ impl KafkaTableConfig {
         self
     }
 
-    /// A partition range with more messages than this is read as several
-    /// DataFusion partitions.
+    /// A partition range with more messages than this is split into
+    /// several ranges. By default a partition is split only while the scan
+    /// has fewer ranges than `target_partitions`.
     pub fn with_max_messages_per_split(mut self, n: u64) -> Self {
-        self.max_messages_per_split = n.max(1);
+        self.max_messages_per_split = Some(n.max(1));
         self
     }
 
@@ -396,7 +396,7 @@ mod tests {
         assert_eq!(c.lateness, Duration::from_secs(900));
         assert_eq!(c.malformed, MalformedPolicy::DeadLetter);
         assert_eq!(c.on_data_loss, DataLossPolicy::Warn);
-        assert_eq!(c.max_messages_per_split, 500);
+        assert_eq!(c.max_messages_per_split, Some(500));
         assert_eq!(c.timeout, Duration::from_secs(2));
         assert_eq!(c.timestamp_lookup, TimestampLookup::Search);
         assert!(!c.pushdown);

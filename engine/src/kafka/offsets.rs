@@ -259,6 +259,28 @@ pub(crate) fn split(ranges: &[OffsetRange], max: u64) -> Vec<OffsetRange> {
     out
 }
 
+/// Ranges smaller than this are not split to fill the session's cores.
+const MIN_AUTO_SPLIT: u64 = 10_000;
+
+/// Splits the largest ranges in half until there are `target` ranges (or
+/// none is worth splitting), so that a topic with fewer partitions than the
+/// session has cores still keeps every core busy. A topic with enough
+/// partitions is not split: each split is one more consumer to start.
+pub fn fill_partitions(mut ranges: Vec<OffsetRange>, target: usize) -> Vec<OffsetRange> {
+    while ranges.len() < target {
+        let Some((i, largest)) = ranges.iter().copied().enumerate().max_by_key(|(_, r)| r.len()) else {
+            break;
+        };
+        if largest.len() < 2 * MIN_AUTO_SPLIT {
+            break;
+        }
+        let mid = largest.start + (largest.end - largest.start) / 2;
+        ranges[i] = OffsetRange { end: mid, ..largest };
+        ranges.insert(i + 1, OffsetRange { start: mid, ..largest });
+    }
+    ranges
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,5 +482,27 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn ranges_are_split_only_to_fill_the_cores() {
+        let r = |partition, start, end| OffsetRange { partition, start, end };
+        // enough partitions: nothing is split
+        let six: Vec<OffsetRange> = (0..6).map(|p| r(p, 0, 1_000_000)).collect();
+        assert_eq!(fill_partitions(six.clone(), 2), six);
+        // one large partition, 4 cores: halves of halves, contiguous, in order
+        let split = fill_partitions(vec![r(0, 100, 400_100)], 4);
+        assert_eq!(
+            split,
+            vec![
+                r(0, 100, 100_100),
+                r(0, 100_100, 200_100),
+                r(0, 200_100, 300_100),
+                r(0, 300_100, 400_100)
+            ]
+        );
+        // a small range is not worth a consumer of its own
+        assert_eq!(fill_partitions(vec![r(0, 0, 15_000)], 4), vec![r(0, 0, 15_000)]);
+        assert!(fill_partitions(Vec::new(), 4).is_empty());
     }
 }

@@ -21,7 +21,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::client::{self, BrokerIndex};
 use super::config::{EventTimeColumn, KafkaTableConfig};
 use super::exec::KafkaScanExec;
-use super::offsets::{OffsetRange, SeekReport, Seeker, plan_ranges};
+use super::offsets::{OffsetRange, SeekReport, Seeker, fill_partitions, plan_ranges};
 use super::pushdown;
 use super::schema::{TableSchema, orders_schema};
 use crate::error::{PulseError, Result};
@@ -115,7 +115,8 @@ impl KafkaTable {
                 cfg: &cfg,
             };
             let mut seeker = Seeker::new(&index, lateness_ms, cfg.timestamp_lookup);
-            let ranges = plan_ranges(&mut seeker, &partitions, &bounds, time, cfg.max_messages_per_split)?;
+            let max = cfg.max_messages_per_split.unwrap_or(u64::MAX);
+            let ranges = plan_ranges(&mut seeker, &partitions, &bounds, time, max)?;
             let report = seeker.report;
             Ok((ranges, report))
         })
@@ -165,7 +166,11 @@ impl TableProvider for KafkaTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let (ranges, seeks) = self.plan_ranges(filters).await.map_err(DataFusionError::from)?;
+        let (mut ranges, seeks) = self.plan_ranges(filters).await.map_err(DataFusionError::from)?;
+        let target_partitions = state.config().target_partitions();
+        if self.cfg.max_messages_per_split.is_none() {
+            ranges = fill_partitions(ranges, target_partitions);
+        }
         Ok(Arc::new(KafkaScanExec::new(
             Arc::clone(&self.cfg),
             Arc::clone(&self.schema),
@@ -173,7 +178,7 @@ impl TableProvider for KafkaTable {
             ranges,
             limit,
             seeks,
-            state.config().target_partitions(),
+            target_partitions,
         )?))
     }
 }
