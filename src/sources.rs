@@ -106,7 +106,7 @@ async fn register_orders(ctx: &SessionContext, brokers: &str, topic: &str, optio
                 "--kafka-option '{option}': use KEY=VALUE, e.g. kafka.lateness=15m"
             ))
         })?;
-        pairs.retain(|(k, _)| k != key.trim());
+        pairs.retain(|(k, _)| !k.eq_ignore_ascii_case(key.trim()));
         pairs.push((key.trim().to_string(), value.to_string()));
     }
     let quote = |s: &str| s.replace('\'', "''");
@@ -139,7 +139,13 @@ async fn register_orders_file(ctx: &SessionContext, path: &Path) -> Result<Strin
     if !path.exists() {
         return Err(CliError(format!("cannot open {name}: no such file")));
     }
-    ctx.register_parquet("orders_parquet", &name, ParquetReadOptions::default())
+    // the file's own extension, so that ORDERS.PARQUET is read too
+    let extension = format!(".{}", path.extension().and_then(|e| e.to_str()).unwrap_or("parquet"));
+    let options = ParquetReadOptions {
+        file_extension: &extension,
+        ..Default::default()
+    };
+    ctx.register_parquet("orders_parquet", &name, options)
         .await
         .map_err(|e| CliError(format!("cannot read {name}: {e}")))?;
     let schema = ctx

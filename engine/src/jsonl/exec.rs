@@ -306,20 +306,22 @@ impl RangeRead {
     }
 
     /// `_timestamp` is the line's event time; a malformed line takes the
-    /// time of the line before it, so the data-quality views find it in the
-    /// window where it arrived.
+    /// time of the well-formed line before it in its range or, at the start
+    /// of a range, of the first one after it, so the data-quality views find
+    /// it in the window where it arrived.
     fn with_event_time(&self, batch: RecordBatch, last: &mut Option<i64>) -> Result<RecordBatch> {
         let Some(event) = self.scan.event_time else {
             return Ok(batch);
         };
         let times = batch.column(event).as_primitive::<TimestampMillisecondType>();
+        let first_known = times.iter().flatten().next();
         let filled: TimestampMillisecondArray = times
             .iter()
             .map(|t| {
                 if t.is_some() {
                     *last = t;
                 }
-                *last
+                last.or(first_known)
             })
             .collect::<TimestampMillisecondArray>()
             .with_timezone("UTC");

@@ -170,7 +170,8 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_lines_follow_the_policy_and_name_their_line() {
-        let text = format!("{GOOD}\n{{\"order_id\":\"bad\",\"amount\":\"n/a\"}}\n\u{0}\n{GOOD}\n");
+        let bad = r#"{"order_id":"bad","amount":"n/a"}"#;
+        let text = format!("{GOOD}\n{bad}\n\u{0}\n{GOOD}\n");
         let f = file(text.as_bytes());
         let err = query(f.path(), MalformedPolicy::Fail, 1, "SELECT * FROM orders")
             .await
@@ -199,6 +200,30 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(skipped[0].column(0).as_primitive::<Int64Type>().value(0), 2);
+        // a bad line first in its range (or in the file) still gets a time
+        let mut text = format!("{bad}\n");
+        while text.len() < 3 * MIN_RANGE_BYTES as usize {
+            text.push_str(GOOD);
+            text.push('\n');
+            text.push_str(bad);
+            text.push('\n');
+        }
+        let f = file(text.as_bytes());
+        for partitions in [1, 2, 3] {
+            let timed = query(
+                f.path(),
+                MalformedPolicy::DeadLetter,
+                partitions,
+                "SELECT count(*) FROM orders WHERE _error IS NOT NULL AND _timestamp IS NULL",
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                timed[0].column(0).as_primitive::<Int64Type>().value(0),
+                0,
+                "{partitions} partitions"
+            );
+        }
     }
 
     #[test]
