@@ -117,6 +117,27 @@ fn ensure_topic_blocking(brokers: &str, topic: &str, partitions: i32, retention:
     Ok(true)
 }
 
+/// The fields of an order line that its message needs: the key and the
+/// time, each read on its own (a field of another type is `Other`); the
+/// other fields are skipped unparsed. A line that is not a JSON object has
+/// neither.
+#[derive(serde::Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    customer_id: Option<Field<'a>>,
+    #[serde(borrow, default)]
+    timestamp: Option<Field<'a>>,
+}
+
+/// A JSON field as a message needs it: text, an integer, or anything else.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Field<'a> {
+    Text(#[serde(borrow)] std::borrow::Cow<'a, str>),
+    Integer(i64),
+    Other(serde::de::IgnoredAny),
+}
+
 /// Reads a JSON-lines file of order messages. Each message's time is its
 /// `timestamp` field (RFC 3339 text or epoch milliseconds) and its key its
 /// `customer_id`; a line without a readable time takes the previous line's.
@@ -145,19 +166,20 @@ pub fn read_orders_file(
         if text.trim().is_empty() {
             continue;
         }
-        let value: Option<serde_json::Value> = serde_json::from_str(text).ok();
-        let time = value.as_ref().and_then(|v| match &v["timestamp"] {
-            serde_json::Value::Number(n) => n.as_i64(),
-            serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+        // only the two fields a message needs, borrowed from the line
+        let probe: Option<Probe> = serde_json::from_str(text).ok();
+        let time = match probe.as_ref().and_then(|p| p.timestamp.as_ref()) {
+            Some(Field::Integer(ms)) => Some(*ms),
+            Some(Field::Text(s)) => chrono::DateTime::parse_from_rfc3339(s)
                 .ok()
                 .map(|t| t.timestamp_millis()),
             _ => None,
-        });
+        };
         last_time = time.unwrap_or(last_time);
-        let key = value
-            .as_ref()
-            .and_then(|v| v["customer_id"].as_str().map(str::to_string))
-            .unwrap_or_default();
+        let key = match probe.and_then(|p| p.customer_id) {
+            Some(Field::Text(id)) => id.into_owned(),
+            _ => String::new(),
+        };
         each(OrderMessage {
             key,
             timestamp_ms: last_time,

@@ -73,21 +73,8 @@ customer_industries AS (
                 ELSE {c.case_industry(piece)} END AS industry
     FROM pieces
 ),
-attributed AS (
-    SELECT ci.industry, o.amount, o.t_ms >= {a.current_from_ms} AS in_current
-    FROM clean o JOIN customer_industries ci ON ci.customer_id = o.customer_id
-    WHERE ci.industry IS NOT NULL
-),
-totals AS (
-    SELECT industry,
-           sum(CASE WHEN in_current THEN amount END) AS current_sum,
-           sum(CASE WHEN NOT in_current THEN amount END) AS baseline_sum,
-           count(CASE WHEN in_current THEN 1 END) AS current_count,
-           count(CASE WHEN NOT in_current THEN 1 END) AS baseline_count
-    FROM attributed GROUP BY industry
-),
 industries AS (SELECT column1 AS industry FROM (VALUES {c.industries_values()})),
-{c.ranking_sql("totals", "industries")}
+{c.answer_sql(a.current_from_ms, "industries")}
 """
 table = ctx.sql(sql).to_arrow_table()
 c.write(zip(*[table.column(n).to_pylist() for n in c.COLUMNS]))

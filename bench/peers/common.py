@@ -67,18 +67,33 @@ def industries_values():
     return ", ".join(f"('{i}')" for i in INDUSTRIES)
 
 
-def ranking_sql(totals, industries):
-    """The figures and the ranking over `totals(industry, current_sum,
-    baseline_sum, current_count, baseline_count)` and a one-column relation
-    `industries(industry)`, in SQL that DuckDB, DataFusion and Spark share."""
+def answer_sql(current_from_ms, industries):
+    """The rest of the answer after the CTEs `clean(order_id, customer_id,
+    amount, t_ms)` and `customer_industries(customer_id, industry)`: the
+    attribution, the totals, the figures and the ranking, over a one-column
+    relation `industries(industry)`, in SQL that DuckDB, DataFusion and Spark
+    share."""
     return f"""
+attributed AS (
+    SELECT ci.industry, o.amount, o.t_ms >= {current_from_ms} AS in_current
+    FROM clean o JOIN customer_industries ci ON ci.customer_id = o.customer_id
+    WHERE ci.industry IS NOT NULL
+),
+totals AS (
+    SELECT industry,
+           sum(CASE WHEN in_current THEN amount END) AS current_sum,
+           sum(CASE WHEN NOT in_current THEN amount END) AS baseline_sum,
+           count(CASE WHEN in_current THEN 1 END) AS current_count,
+           count(CASE WHEN NOT in_current THEN 1 END) AS baseline_count
+    FROM attributed GROUP BY industry
+),
 figures AS (
     SELECT i.industry,
            CAST(coalesce(t.current_sum, 0) AS DOUBLE) AS current_amount,
            CAST(coalesce(t.baseline_sum, 0) AS DOUBLE) / 30.0 AS baseline_daily_avg,
            CAST(coalesce(t.current_count, 0) AS BIGINT) AS current_orders,
            CAST(coalesce(t.baseline_count, 0) AS DOUBLE) / 30.0 AS baseline_daily_orders
-    FROM {industries} i LEFT JOIN {totals} t ON t.industry = i.industry
+    FROM {industries} i LEFT JOIN totals t ON t.industry = i.industry
 ),
 changes AS (
     SELECT industry, current_amount, baseline_daily_avg,

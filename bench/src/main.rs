@@ -8,8 +8,6 @@
 //!   Arrow with arrow-json and the orders schema Pulse decodes with, on as
 //!   many threads as asked: the rate no JSON scan can beat.
 //!
-//! - `topics`: lists a broker's topics (so a rerun can keep its data).
-//!
 //! What must stay true: each prints one JSON object on stdout with
 //! `messages`, `bytes` and `seconds`, timing only the work it names (not
 //! connecting, not loading the file); and neither decodes nor reads less
@@ -21,9 +19,8 @@ use std::time::{Duration, Instant};
 
 use arrow_json::reader::ReaderBuilder;
 use clap::{Parser, Subcommand};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use pulse_engine::kafka::orders_schema;
-use rdkafka::ClientConfig;
+use datafusion::arrow::datatypes::SchemaRef;
+use pulse_engine::kafka::{KafkaTableConfig, decode_schema, orders_schema, scan_client_config};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -48,11 +45,6 @@ enum Command {
         #[arg(short = 'X', value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
-    /// List the topics of a broker, one a line.
-    Topics {
-        #[arg(long)]
-        brokers: String,
-    },
     /// Decode a JSON-lines file from memory into Arrow.
     Decode {
         #[arg(long)]
@@ -67,7 +59,6 @@ enum Command {
 fn main() {
     let result = match Cli::parse().command {
         Command::Consume { brokers, topic, set } => consume(&brokers, &topic, &set),
-        Command::Topics { brokers } => topics(&brokers),
         Command::Decode {
             file,
             threads,
@@ -80,35 +71,16 @@ fn main() {
     }
 }
 
+/// A consumer with Pulse's scan settings, then the `-X` settings.
 fn consumer(brokers: &str, set: &[String]) -> Result<BaseConsumer, String> {
-    // Pulse's scan settings (engine/src/kafka/client.rs).
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "pulse-bench")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "error")
-        .set("fetch.wait.max.ms", "10")
-        .set("queued.min.messages", "10000");
+    let mut cfg = KafkaTableConfig::new(brokers, "");
     for kv in set {
         let (k, v) = kv.split_once('=').ok_or_else(|| format!("-X {kv}: use KEY=VALUE"))?;
-        config.set(k, v);
+        cfg = cfg.with_client_property(k, v);
     }
-    config
+    scan_client_config(&cfg)
         .create()
         .map_err(|e| format!("cannot create a consumer for {brokers}: {e}"))
-}
-
-fn topics(brokers: &str) -> Result<(), String> {
-    let metadata = consumer(brokers, &[])?
-        .fetch_metadata(None, Duration::from_secs(10))
-        .map_err(|e| format!("cannot list the topics on {brokers}: {e}"))?;
-    for t in metadata.topics() {
-        println!("{}", t.name());
-    }
-    Ok(())
 }
 
 fn consume(brokers: &str, topic: &str, set: &[String]) -> Result<(), String> {
@@ -183,23 +155,6 @@ fn read_partition(c: &BaseConsumer, topic: &str, p: i32, low: i64, high: i64) ->
     Ok((messages, bytes))
 }
 
-/// The schema Pulse's decoder parses: the orders columns, all nullable, with
-/// millisecond timestamps (engine/src/kafka/schema.rs).
-fn decode_schema() -> SchemaRef {
-    let fields: Vec<Field> = orders_schema()
-        .fields()
-        .iter()
-        .map(|f| {
-            let data_type = match f.data_type() {
-                DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
-                other => other.clone(),
-            };
-            Field::new(f.name(), data_type, true)
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
-}
-
 /// Decodes `buf` (whole lines) in batches; returns rows, or the error.
 fn decode_all(schema: &SchemaRef, buf: &[u8], batch_size: usize) -> Result<u64, String> {
     let mut decoder = ReaderBuilder::new(Arc::clone(schema))
@@ -220,7 +175,7 @@ fn decode_all(schema: &SchemaRef, buf: &[u8], batch_size: usize) -> Result<u64, 
 
 fn decode(path: &std::path::Path, threads: usize, batch_size: usize) -> Result<(), String> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let schema = decode_schema();
+    let schema = decode_schema(&orders_schema());
     // Untimed: keep the lines that decode alone, so the timed run measures
     // decoding, not recovering from bad input (Pulse's scan pays for that).
     let mut good = Vec::with_capacity(text.len());

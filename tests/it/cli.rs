@@ -91,17 +91,7 @@ fn answer_on_a_file_is_the_same_in_every_format() {
     let orders = dir.path().join("orders.jsonl");
     let customers = dir.path().join("customers");
     let args = |format: &'static str, all: bool| {
-        let mut a = vec![
-            "answer",
-            "--orders",
-            orders.to_str().unwrap(),
-            "--customers",
-            customers.to_str().unwrap(),
-            "--as-of",
-            AS_OF,
-            "--format",
-            format,
-        ];
+        let mut a = file_answer_args(&orders, &customers, format);
         if all {
             a.push("--all");
         }
@@ -226,9 +216,9 @@ fn produce_then_answer_from_a_broker_matches_the_file() {
     assert_eq!(rounded_csv(&from_broker.stdout), file_answer(&orders, &customers, &[]));
 }
 
-/// `pulse answer --all` as rounded CSV rows, on a file of orders.
-fn file_answer(orders: &Path, customers: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args = vec![
+/// The arguments of `pulse answer` on a file of orders, as of AS_OF, in `format`.
+fn file_answer_args<'a>(orders: &'a Path, customers: &'a Path, format: &'a str) -> Vec<&'a str> {
+    vec![
         "answer",
         "--orders",
         orders.to_str().unwrap(),
@@ -237,9 +227,14 @@ fn file_answer(orders: &Path, customers: &Path, extra: &[&str]) -> Vec<String> {
         "--as-of",
         AS_OF,
         "--format",
-        "csv",
-        "--all",
-    ];
+        format,
+    ]
+}
+
+/// `pulse answer --all` as rounded CSV rows, on a file of orders.
+fn file_answer(orders: &Path, customers: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = file_answer_args(orders, customers, "csv");
+    args.push("--all");
     args.extend_from_slice(extra);
     let out = pulse(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -20,7 +20,7 @@ use datafusion::error::Result as DFResult;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
@@ -32,6 +32,7 @@ use crate::error::{PulseError, Result};
 use crate::kafka::MalformedPolicy;
 use crate::kafka::decode::{ChunkDecoder, MessageChunk};
 use crate::kafka::schema::{TIMESTAMP_COLUMN, TableSchema};
+use crate::kafka::stream::ScanMetrics;
 
 /// How much of the file one read call asks for.
 const READ_BLOCK: usize = 4 << 20;
@@ -158,7 +159,7 @@ impl ExecutionPlan for JsonLinesScanExec {
             projection: self.projection.clone(),
             batch_size: context.session_config().batch_size().max(1),
             limit: self.limit,
-            metrics: FileMetrics::new(&self.metrics, partition, self.scan.policy),
+            metrics: ScanMetrics::new(&self.metrics, partition, self.scan.policy),
         };
         let tx = builder.tx();
         builder.spawn_blocking(move || read.run(tx).map_err(Into::into));
@@ -170,27 +171,6 @@ impl ExecutionPlan for JsonLinesScanExec {
     }
 }
 
-/// The counters a scan partition reports to `EXPLAIN ANALYZE`.
-struct FileMetrics {
-    lines: Count,
-    bytes: Count,
-    malformed: Count,
-}
-
-impl FileMetrics {
-    fn new(metrics: &ExecutionPlanMetricsSet, partition: usize, policy: MalformedPolicy) -> Self {
-        let malformed_name = match policy {
-            MalformedPolicy::DeadLetter => "malformed_dead_lettered",
-            _ => "malformed_skipped",
-        };
-        Self {
-            lines: MetricBuilder::new(metrics).counter("messages_read", partition),
-            bytes: MetricBuilder::new(metrics).counter("bytes_read", partition),
-            malformed: MetricBuilder::new(metrics).counter(malformed_name, partition),
-        }
-    }
-}
-
 /// One partition's read.
 struct RangeRead {
     scan: Arc<FileScan>,
@@ -198,7 +178,7 @@ struct RangeRead {
     projection: Option<Vec<usize>>,
     batch_size: usize,
     limit: Option<usize>,
-    metrics: FileMetrics,
+    metrics: ScanMetrics,
 }
 
 impl RangeRead {
@@ -238,12 +218,12 @@ impl RangeRead {
             }
             match buf[pos..filled].iter().position(|&b| b == b'\n') {
                 Some(i) => {
-                    self.take_line(&mut chunk, &buf[pos..pos + i], line_start);
+                    take_line(&mut chunk, &buf[pos..pos + i], line_start);
                     pos += i + 1;
                 }
                 None if at_eof => {
                     // the last line, without a final newline
-                    self.take_line(&mut chunk, &buf[pos..filled], line_start);
+                    take_line(&mut chunk, &buf[pos..filled], line_start);
                     break;
                 }
                 None => {
@@ -271,16 +251,6 @@ impl RangeRead {
         Ok(())
     }
 
-    fn take_line(&self, chunk: &mut MessageChunk, line: &[u8], at: u64) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return; // a blank line is no message
-        }
-        self.metrics.lines.add(1);
-        self.metrics.bytes.add(line.len());
-        chunk.push(Some(line), at as i64, None, None);
-    }
-
     /// Decodes the chunk and sends it; false when the scan should stop.
     fn send(
         &self,
@@ -289,8 +259,7 @@ impl RangeRead {
         state: &mut SendState,
         tx: &Sender<DFResult<RecordBatch>>,
     ) -> Result<bool> {
-        let decoded = decoder.decode(chunk).map_err(|e| self.name_line(e))?;
-        self.metrics.malformed.add(decoded.malformed);
+        let decoded = self.metrics.decode(decoder, chunk).map_err(|e| self.name_line(e))?;
         let mut batch = self.with_event_time(decoded.batch, &mut state.last_time)?;
         if let Some(limit) = self.limit {
             batch = batch.slice(0, batch.num_rows().min(limit - state.rows_sent));
@@ -359,6 +328,16 @@ impl RangeRead {
 struct SendState {
     rows_sent: usize,
     last_time: Option<i64>,
+}
+
+/// Adds the line at byte `at` to `chunk`, unless it is blank (a blank line
+/// is no message); a CR before the newline is not part of it.
+fn take_line(chunk: &mut MessageChunk, line: &[u8], at: u64) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return; // a blank line is no message
+    }
+    chunk.push(Some(line), at as i64, None, None);
 }
 
 /// The 1-based number of the line starting at `byte` (read only on errors).

@@ -20,10 +20,11 @@ use super::config::KafkaTableConfig;
 use super::offsets::{LogIndex, Watermarks};
 use crate::error::{PulseError, Result};
 
-/// A consumer for reading by explicit assignment: no group, no commits,
-/// end-of-partition events on, and an error rather than a silent jump when
-/// an offset is out of range.
-pub(crate) fn consumer(cfg: &KafkaTableConfig) -> Result<BaseConsumer> {
+/// The client settings of a scan: reading by explicit assignment, no group
+/// membership, no commits, end-of-partition events on, and an error rather
+/// than a silent jump when an offset is out of range; then the table's
+/// `kafka.client.*` settings. The benchmarks' consume floor uses the same.
+pub fn scan_client_config(cfg: &KafkaTableConfig) -> ClientConfig {
     let timeout_ms = cfg.timeout.as_millis().clamp(1_000, i32::MAX as u128).to_string();
     let mut client = ClientConfig::new();
     client
@@ -44,7 +45,12 @@ pub(crate) fn consumer(cfg: &KafkaTableConfig) -> Result<BaseConsumer> {
     for (key, value) in &cfg.client {
         client.set(key, value);
     }
-    client.create().map_err(|e| PulseError::Kafka {
+    client
+}
+
+/// A consumer with [`scan_client_config`].
+pub(crate) fn consumer(cfg: &KafkaTableConfig) -> Result<BaseConsumer> {
+    scan_client_config(cfg).create().map_err(|e| PulseError::Kafka {
         topic: cfg.topic.clone(),
         brokers: cfg.brokers.clone(),
         message: format!("could not create a client: {e}"),

@@ -78,6 +78,11 @@ impl MessageChunk {
         self.spans.len()
     }
 
+    /// The bytes of the payloads, without the newlines between them.
+    pub fn payload_bytes(&self) -> usize {
+        self.payload.len() - self.spans.iter().flatten().count()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
@@ -295,8 +300,13 @@ impl ChunkDecoder {
         if let (Some(Some((start, _))), Some(Some((_, end)))) = (spans.first(), spans.last())
             && spans.iter().all(Option::is_some)
         {
-            // the payloads of lo..hi are back to back, each with its newline
-            let mut decoder = Self::json_decoder(&self.schema.decode, hi - lo + 1)?;
+            // the payloads of lo..hi are back to back, each with its newline;
+            // a decoder is kept only after a clean pass (its state is
+            // unknown after a failed one)
+            let mut decoder = match self.decoder.take() {
+                Some(d) => d,
+                None => Self::json_decoder(&self.schema.decode, self.batch_size + 1)?,
+            };
             let bytes = &chunk.payload[*start..=*end];
             if let Ok(consumed) = decoder.decode(bytes)
                 && consumed == bytes.len()
@@ -304,6 +314,7 @@ impl ChunkDecoder {
                 && let Ok(Some(batch)) = decoder.flush()
                 && batch.num_rows() == hi - lo
             {
+                self.decoder = Some(decoder);
                 pieces.push(batch.columns().to_vec());
                 return Ok(());
             }

@@ -169,6 +169,7 @@ impl ExecutionPlan for KafkaScanExec {
             // The one partition of an empty snapshot.
             return Ok(builder.build());
         };
+        let metrics = ScanMetrics::new(&self.metrics, partition, self.cfg.malformed);
         let reads: Vec<RangeRead> = group
             .iter()
             .map(|&i| RangeRead {
@@ -178,7 +179,7 @@ impl ExecutionPlan for KafkaScanExec {
                 projection: self.projection.clone(),
                 batch_size: context.session_config().batch_size(),
                 limit: self.limit,
-                metrics: ScanMetrics::new(&self.metrics, partition, self.cfg.malformed),
+                metrics: metrics.clone(),
             })
             .collect();
         let tx = builder.tx();

@@ -27,11 +27,12 @@ pub mod offsets;
 pub mod provider;
 pub mod pushdown;
 pub mod schema;
-mod stream;
+pub(crate) mod stream;
 
+pub use client::scan_client_config;
 pub use config::{DataLossPolicy, KafkaTableConfig, MalformedPolicy, TimestampLookup};
 pub use exec::KafkaScanExec;
 pub use factory::{KAFKA_FORMAT, KafkaTableFactory};
 pub use offsets::OffsetRange;
 pub use provider::KafkaTable;
-pub use schema::orders_schema;
+pub use schema::{decode_schema, orders_schema};

@@ -58,13 +58,29 @@ pub fn orders_schema() -> SchemaRef {
     ]))
 }
 
+/// What the decoder parses for the data columns `data`: the same columns,
+/// all nullable (a missing field is found by the required-column check
+/// rather than by a decode error), and every top-level timestamp at
+/// millisecond precision (a JSON number is always epoch milliseconds).
+pub fn decode_schema(data: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = data
+        .fields()
+        .iter()
+        .map(|f| {
+            let dt = match f.data_type() {
+                DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+                other => other.clone(),
+            };
+            Field::new(f.name(), dt, true)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
 /// The schemas one table works with, derived once from its data columns.
 #[derive(Debug, Clone)]
 pub(crate) struct TableSchema {
-    /// What the decoder parses: the data columns, all nullable so that a
-    /// missing field is found by [`Self::required`] rather than by a decode
-    /// error, and with every top-level timestamp at millisecond precision so
-    /// that a JSON number is always epoch milliseconds.
+    /// What the decoder parses: [`decode_schema`] of the data columns.
     pub decode: SchemaRef,
     /// Indices of the required (declared NOT NULL) data columns.
     pub required: Vec<usize>,
@@ -90,17 +106,6 @@ impl TableSchema {
                 )));
             }
         }
-        let decode_fields: Vec<Field> = data
-            .fields()
-            .iter()
-            .map(|f| {
-                let dt = match f.data_type() {
-                    DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
-                    other => other.clone(),
-                };
-                Field::new(f.name(), dt, true)
-            })
-            .collect();
         let required = data
             .fields()
             .iter()
@@ -122,7 +127,7 @@ impl TableSchema {
         ]);
         table_fields.push(Field::new(ERROR_COLUMN, DataType::Utf8, true));
         Ok(Self {
-            decode: Arc::new(Schema::new(decode_fields)),
+            decode: decode_schema(data),
             required,
             table: Arc::new(Schema::new(table_fields)),
         })

@@ -26,12 +26,14 @@ use tokio::sync::mpsc::Sender;
 
 use super::client;
 use super::config::{DataLossPolicy, KafkaTableConfig, MalformedPolicy};
-use super::decode::{ChunkDecoder, MessageChunk};
+use super::decode::{ChunkDecoder, Decoded, MessageChunk};
 use super::offsets::OffsetRange;
 use super::schema::TableSchema;
 use crate::error::{PulseError, Result};
 
-/// The counters a scan partition reports to `EXPLAIN ANALYZE`.
+/// The counters a scan partition reports to `EXPLAIN ANALYZE` (a Kafka
+/// range or a JSON-lines byte range; a file loses no offsets to retention,
+/// so its `offsets_lost` stays 0).
 #[derive(Debug, Clone)]
 pub(crate) struct ScanMetrics {
     messages: Count,
@@ -52,6 +54,16 @@ impl ScanMetrics {
             malformed: MetricBuilder::new(metrics).counter(malformed_name, partition),
             offsets_lost: MetricBuilder::new(metrics).counter("offsets_lost", partition),
         }
+    }
+
+    /// Decodes (and empties) `chunk`, counting its messages, bytes and
+    /// malformed messages once a chunk rather than once a message.
+    pub fn decode(&self, decoder: &mut ChunkDecoder, chunk: &mut MessageChunk) -> Result<Decoded> {
+        self.messages.add(chunk.len());
+        self.bytes.add(chunk.payload_bytes());
+        let decoded = decoder.decode(chunk)?;
+        self.malformed.add(decoded.malformed);
+        Ok(decoded)
     }
 }
 
@@ -97,9 +109,7 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
 
     // Decodes the chunk and sends it; false when the scan should stop.
     let mut send = |chunk: &mut MessageChunk, rows_sent: &mut usize| -> Result<bool> {
-        let decoded = decoder.decode(chunk)?;
-        metrics.malformed.add(decoded.malformed);
-        let mut batch = decoded.batch;
+        let mut batch = metrics.decode(&mut decoder, chunk)?.batch;
         if let Some(limit) = limit {
             batch = batch.slice(0, batch.num_rows().min(limit - *rows_sent));
         }
@@ -132,10 +142,7 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
                 if m.offset() >= range.end {
                     break;
                 }
-                let payload = m.payload();
-                metrics.messages.add(1);
-                metrics.bytes.add(payload.map_or(0, <[u8]>::len));
-                chunk.push(payload, m.offset(), m.timestamp().to_millis(), m.key());
+                chunk.push(m.payload(), m.offset(), m.timestamp().to_millis(), m.key());
                 next = m.offset() + 1;
                 idle_since = None;
                 if chunk.len() >= batch_size && !send(&mut chunk, &mut rows_sent)? {
