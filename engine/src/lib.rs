@@ -1,11 +1,14 @@
 //! Pulse's engine: DataFusion table providers for live SQL over Kafka
 //! topics joined with batch data on object storage.
 //!
+//! - [`messages`]: message bytes to order rows, shared by every source:
+//!   the table schema and metadata columns, the decoder, the
+//!   malformed-message policy and the scan metrics.
 //! - [`kafka`]: a topic of JSON messages as a table (`STORED AS KAFKA`),
 //!   with bounded-snapshot, partition-parallel scans and
 //!   timestamp-to-offset pushdown.
 //! - [`jsonl`]: a JSON-lines file of messages as a one-partition log with
-//!   the Kafka table's columns and decoding (`pulse answer --orders FILE`).
+//!   the Kafka table's columns (`pulse answer --orders FILE`).
 //! - [`customers`]: customer batches as deduplicated tables (`STORED AS
 //!   CUSTOMER_BATCHES`).
 //! - [`storage`]: object-store locations (S3, MinIO, local folders).
@@ -20,6 +23,7 @@ pub mod customers;
 pub mod error;
 pub mod jsonl;
 pub mod kafka;
+pub mod messages;
 pub mod session;
 pub mod storage;
 pub mod views;

@@ -28,7 +28,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 
 use super::config::CustomersView;
 use super::listing::Batch;
-use super::read::{COMPANY_NAME, CUSTOMER_ID, INDUSTRIES, list_of_text};
+use super::object_reader::{COMPANY_NAME, CUSTOMER_ID, INDUSTRIES, list_of_text};
 use crate::error::{PulseError, Result};
 
 /// The batch column.
@@ -114,7 +114,7 @@ impl Deduplicator {
         }
     }
 
-    /// Deduplicates one record batch of [`super::read::customer_columns`],
+    /// Deduplicates one record batch of [`super::object_reader::customer_columns`],
     /// returning the rows kept, last row first, in the table's schema.
     pub fn process(&mut self, rows: &RecordBatch) -> Result<RecordBatch> {
         let Some((batch_id, batch_time)) = self.batch.clone() else {
@@ -176,7 +176,7 @@ impl Deduplicator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::customers::read::customer_columns;
+    use crate::customers::object_reader::customer_columns;
     use datafusion::arrow::array::{ListBuilder, StringBuilder};
 
     fn rows(data: &[(Option<&str>, &str)]) -> RecordBatch {

@@ -23,7 +23,7 @@ use datafusion::physical_plan::{
 use super::config::CustomersView;
 use super::dedup::{Deduplicator, table_schema};
 use super::listing::Batch;
-use super::read::read_object;
+use super::object_reader::read_object;
 use crate::storage::Location;
 
 /// Reads and deduplicates planned customer batches.

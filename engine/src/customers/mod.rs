@@ -8,7 +8,7 @@
 //!   customer, with `batch_id`, `valid_from` and `valid_to`.
 //!
 //! The pieces: [`config`] (options), [`factory`] (`STORED AS
-//! CUSTOMER_BATCHES`), [`listing`] (objects to ordered batches), [`read`]
+//! CUSTOMER_BATCHES`), [`listing`] (objects to ordered batches), [`object_reader`]
 //! (one object to the customer columns), [`dedup`] (the one-pass
 //! deduplication), [`provider`] (planning and pruning), [`exec`] (the plan).
 //!
@@ -21,8 +21,8 @@ pub mod dedup;
 pub mod exec;
 pub mod factory;
 pub mod listing;
+pub mod object_reader;
 pub mod provider;
-pub mod read;
 
 pub use config::{CustomerBatchesConfig, CustomersView};
 pub use exec::CustomersExec;

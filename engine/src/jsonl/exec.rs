@@ -1,6 +1,7 @@
 //! [`JsonLinesScanExec`]: reads a JSON-lines file, one DataFusion partition
 //! per byte range, each on a blocking thread, decoding batch-sized chunks of
-//! lines with the Kafka table's decoder.
+//! lines with the message decoder that every source shares
+//! ([`crate::messages`]).
 //!
 //! What must stay true: a range reads exactly the lines that start inside
 //! it; every non-blank line is one message whose `_offset` is its byte
@@ -29,10 +30,10 @@ use tokio::sync::mpsc::Sender;
 
 use super::split::ByteRange;
 use crate::error::{PulseError, Result};
-use crate::kafka::MalformedPolicy;
-use crate::kafka::decode::{ChunkDecoder, MessageChunk};
-use crate::kafka::schema::{TIMESTAMP_COLUMN, TableSchema};
-use crate::kafka::stream::ScanMetrics;
+use crate::messages::MalformedPolicy;
+use crate::messages::decode::{ChunkDecoder, DecodeError, MessageChunk};
+use crate::messages::metrics::ScanMetrics;
+use crate::messages::schema::{TIMESTAMP_COLUMN, TableSchema};
 
 /// How much of the file one read call asks for.
 const READ_BLOCK: usize = 4 << 20;
@@ -194,13 +195,7 @@ impl RangeRead {
         let mut file = File::open(&self.scan.path).map_err(|e| self.io_error(self.range.start, e))?;
         file.seek(SeekFrom::Start(self.range.start))
             .map_err(|e| self.io_error(self.range.start, e))?;
-        let mut decoder = ChunkDecoder::new(
-            &self.scan.path.display().to_string(),
-            0,
-            Arc::clone(&self.scan.schema),
-            self.scan.policy,
-            self.batch_size,
-        );
+        let mut decoder = ChunkDecoder::new(0, Arc::clone(&self.scan.schema), self.scan.policy, self.batch_size);
         let mut chunk = MessageChunk::with_capacity(self.batch_size);
         let mut state = SendState {
             rows_sent: 0,
@@ -303,17 +298,17 @@ impl RangeRead {
         RecordBatch::try_new(batch.schema(), columns).map_err(|e| self.internal(e))
     }
 
-    /// The decoder names a topic, partition and offset; for a file, the
-    /// line and byte say where.
-    fn name_line(&self, e: PulseError) -> PulseError {
+    /// The decoder names a message by its offset; for a file, the line and
+    /// byte say where.
+    fn name_line(&self, e: DecodeError) -> PulseError {
         match e {
-            PulseError::Malformed { offset, reason, .. } => PulseError::MalformedLine {
+            DecodeError::Malformed { offset, reason } => PulseError::MalformedLine {
                 file: self.scan.path.display().to_string(),
                 line: line_number(&self.scan.path, offset as u64).unwrap_or(0),
                 byte: offset,
                 reason,
             },
-            other => other,
+            DecodeError::Schema(message) => self.internal(message),
         }
     }
 

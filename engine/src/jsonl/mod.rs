@@ -1,7 +1,7 @@
 //! A JSON-lines file of messages as a one-partition log: [`JsonLinesTable`]
 //! gives it the same columns, decoding and malformed-message policy as a
-//! Kafka table, so the same views answer on a topic or on a file dumped
-//! from one.
+//! Kafka table (both from [`crate::messages`]), so the same views answer on
+//! a topic or on a file dumped from one.
 //!
 //! - [`split`]: byte ranges at line starts, so a scan reads in parallel
 //!   without reading the file first;
@@ -30,8 +30,8 @@ use exec::FileScan;
 pub use exec::JsonLinesScanExec;
 
 use crate::error::{PulseError, Result};
-use crate::kafka::MalformedPolicy;
-use crate::kafka::schema::{TableSchema, orders_schema};
+use crate::messages::MalformedPolicy;
+use crate::messages::schema::{TableSchema, orders_schema};
 
 /// The least bytes worth a scan partition of its own.
 const MIN_RANGE_BYTES: u64 = 1 << 20;
@@ -53,7 +53,7 @@ impl JsonLinesTable {
             message: format!("cannot open: {e}"),
         })?;
         let data = orders_schema();
-        let schema = TableSchema::try_new(&name, &data, policy)?;
+        let schema = TableSchema::try_new(&format!("JSON-lines file {name}"), &data, policy)?;
         let event_time = data
             .fields()
             .iter()

@@ -14,6 +14,7 @@ use std::time::Duration;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::error::{PulseError, Result};
+use crate::messages::MalformedPolicy;
 
 /// The table options Pulse accepts, as shown in the unknown-option error.
 pub const ACCEPTED_OPTIONS: &[&str] = &[
@@ -31,19 +32,6 @@ pub const ACCEPTED_OPTIONS: &[&str] = &[
 
 /// Prefix of the options passed through to librdkafka.
 pub const CLIENT_PREFIX: &str = "kafka.client.";
-
-/// What happens to a message that is not valid JSON, misses a required
-/// field, or has a value of the wrong type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MalformedPolicy {
-    /// Fail the query with an error naming topic, partition and offset.
-    #[default]
-    Fail,
-    /// Count the message (metric `malformed_skipped`) and leave it out.
-    Skip,
-    /// Keep a row with NULL data columns and the reason in `_error`.
-    DeadLetter,
-}
 
 /// What happens when offsets of the query's snapshot were deleted by
 /// retention before they were read.
@@ -199,12 +187,7 @@ impl KafkaTableConfig {
                 _ => self.with_event_time_column(v),
             },
             "kafka.lateness" => self.with_lateness(parse_duration(v).map_err(invalid)?),
-            "kafka.malformed" => self.with_malformed_policy(match v.to_ascii_lowercase().as_str() {
-                "fail" => MalformedPolicy::Fail,
-                "skip" => MalformedPolicy::Skip,
-                "dead_letter" => MalformedPolicy::DeadLetter,
-                other => return Err(invalid(format!("'{other}'; use fail, skip or dead_letter"))),
-            }),
+            "kafka.malformed" => self.with_malformed_policy(v.parse().map_err(invalid)?),
             "kafka.on_data_loss" => self.with_data_loss_policy(match v.to_ascii_lowercase().as_str() {
                 "fail" => DataLossPolicy::Fail,
                 "warn" => DataLossPolicy::Warn,
@@ -239,7 +222,7 @@ impl KafkaTableConfig {
     }
 
     /// The data columns (without the metadata columns). Without one, the
-    /// table uses [`orders_schema`](super::orders_schema).
+    /// table uses [`orders_schema`](crate::messages::orders_schema).
     pub fn with_schema(mut self, schema: SchemaRef) -> Self {
         self.schema = Some(schema);
         self

@@ -30,8 +30,9 @@ use datafusion::physical_plan::{
 
 use super::config::KafkaTableConfig;
 use super::offsets::{OffsetRange, SeekReport};
-use super::schema::TableSchema;
-use super::stream::{RangeRead, ScanMetrics, read_range};
+use super::stream::{RangeRead, read_range};
+use crate::messages::metrics::ScanMetrics;
+use crate::messages::schema::TableSchema;
 
 /// Reads planned offset ranges of one topic.
 #[derive(Debug)]

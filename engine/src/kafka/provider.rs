@@ -23,8 +23,8 @@ use super::config::{EventTimeColumn, KafkaTableConfig};
 use super::exec::KafkaScanExec;
 use super::offsets::{OffsetRange, SeekReport, Seeker, fill_partitions, plan_ranges};
 use super::pushdown;
-use super::schema::{TableSchema, orders_schema};
 use crate::error::{PulseError, Result};
+use crate::messages::schema::{TableSchema, orders_schema};
 
 /// A Kafka topic of JSON messages as a table.
 #[derive(Debug)]
@@ -51,7 +51,7 @@ impl KafkaTable {
     /// Builds the table without contacting the broker.
     pub fn new_unchecked(cfg: KafkaTableConfig) -> Result<Self> {
         let data = cfg.schema.clone().unwrap_or_else(orders_schema);
-        let schema = TableSchema::try_new(&cfg.topic, &data, cfg.malformed)?;
+        let schema = TableSchema::try_new(&format!("Kafka topic '{}'", cfg.topic), &data, cfg.malformed)?;
         let event_time = match &cfg.event_time_column {
             EventTimeColumn::None => None,
             EventTimeColumn::Default => data

@@ -20,7 +20,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use datafusion::scalar::ScalarValue;
 
-use super::schema::{OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN};
+use crate::messages::schema::{OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN};
 
 /// A half-open range `[lo, hi)`; `None` is unbounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

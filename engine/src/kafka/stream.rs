@@ -18,54 +18,18 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::error::Result as DFResult;
-use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use tokio::sync::mpsc::Sender;
 
 use super::client;
-use super::config::{DataLossPolicy, KafkaTableConfig, MalformedPolicy};
-use super::decode::{ChunkDecoder, Decoded, MessageChunk};
+use super::config::{DataLossPolicy, KafkaTableConfig};
 use super::offsets::OffsetRange;
-use super::schema::TableSchema;
 use crate::error::{PulseError, Result};
-
-/// The counters a scan partition reports to `EXPLAIN ANALYZE` (a Kafka
-/// range or a JSON-lines byte range; a file loses no offsets to retention,
-/// so its `offsets_lost` stays 0).
-#[derive(Debug, Clone)]
-pub(crate) struct ScanMetrics {
-    messages: Count,
-    bytes: Count,
-    malformed: Count,
-    offsets_lost: Count,
-}
-
-impl ScanMetrics {
-    pub fn new(metrics: &ExecutionPlanMetricsSet, partition: usize, policy: MalformedPolicy) -> Self {
-        let malformed_name = match policy {
-            MalformedPolicy::DeadLetter => "malformed_dead_lettered",
-            _ => "malformed_skipped",
-        };
-        Self {
-            messages: MetricBuilder::new(metrics).counter("messages_read", partition),
-            bytes: MetricBuilder::new(metrics).counter("bytes_read", partition),
-            malformed: MetricBuilder::new(metrics).counter(malformed_name, partition),
-            offsets_lost: MetricBuilder::new(metrics).counter("offsets_lost", partition),
-        }
-    }
-
-    /// Decodes (and empties) `chunk`, counting its messages, bytes and
-    /// malformed messages once a chunk rather than once a message.
-    pub fn decode(&self, decoder: &mut ChunkDecoder, chunk: &mut MessageChunk) -> Result<Decoded> {
-        self.messages.add(chunk.len());
-        self.bytes.add(chunk.payload_bytes());
-        let decoded = decoder.decode(chunk)?;
-        self.malformed.add(decoded.malformed);
-        Ok(decoded)
-    }
-}
+use crate::messages::decode::{ChunkDecoder, DecodeError, MessageChunk};
+use crate::messages::metrics::ScanMetrics;
+use crate::messages::schema::TableSchema;
 
 /// What one scan partition reads and how.
 pub(crate) struct RangeRead {
@@ -93,13 +57,7 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
     let batch_size = batch_size.max(1);
     let consumer = client::consumer(&cfg)?;
     client::assign(&consumer, &cfg, range.partition, range.start)?;
-    let mut decoder = ChunkDecoder::new(
-        &cfg.topic,
-        range.partition,
-        Arc::clone(&schema),
-        cfg.malformed,
-        batch_size,
-    );
+    let mut decoder = ChunkDecoder::new(range.partition, Arc::clone(&schema), cfg.malformed, batch_size);
     let mut chunk = MessageChunk::with_capacity(batch_size.min(range.len() as usize).max(1));
     let mut next = range.start;
     let mut rows_sent = 0usize;
@@ -109,7 +67,10 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
 
     // Decodes the chunk and sends it; false when the scan should stop.
     let mut send = |chunk: &mut MessageChunk, rows_sent: &mut usize| -> Result<bool> {
-        let mut batch = metrics.decode(&mut decoder, chunk)?.batch;
+        let mut batch = metrics
+            .decode(&mut decoder, chunk)
+            .map_err(|e| decode_error(&cfg, range.partition, e))?
+            .batch;
         if let Some(limit) = limit {
             batch = batch.slice(0, batch.num_rows().min(limit - *rows_sent));
         }
@@ -176,6 +137,24 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
     Ok(())
 }
 
+/// A decode error as the Kafka table reports it: with the topic and
+/// partition of the message's offset.
+fn decode_error(cfg: &KafkaTableConfig, partition: i32, e: DecodeError) -> PulseError {
+    match e {
+        DecodeError::Malformed { offset, reason } => PulseError::Malformed {
+            topic: cfg.topic.clone(),
+            partition,
+            offset,
+            reason,
+        },
+        DecodeError::Schema(message) => PulseError::KafkaPartition {
+            topic: cfg.topic.clone(),
+            partition,
+            message,
+        },
+    }
+}
+
 fn stalled(cfg: &KafkaTableConfig, range: OffsetRange, next: i64) -> PulseError {
     PulseError::KafkaPartition {
         topic: cfg.topic.clone(),
@@ -223,9 +202,7 @@ fn recover_lost_offsets(
                 cfg.topic,
                 range.partition
             );
-            metrics
-                .offsets_lost
-                .add(usize::try_from(resume - next).unwrap_or(usize::MAX));
+            metrics.add_offsets_lost(usize::try_from(resume - next).unwrap_or(usize::MAX));
             if resume < range.end {
                 client::assign(consumer, cfg, range.partition, resume)?;
             }

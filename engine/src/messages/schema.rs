@@ -1,5 +1,6 @@
-//! The columns of a Kafka table: the data columns decoded from each JSON
-//! message, then the metadata columns Pulse adds.
+//! The columns of a table of messages (a Kafka topic, a JSON-lines file):
+//! the data columns decoded from each JSON message, then the metadata
+//! columns Pulse adds.
 //!
 //! What must stay true: the metadata columns come after the data columns, in
 //! the order of [`METADATA_COLUMNS`], then `_error`, which every table has
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-use super::config::MalformedPolicy;
+use super::policy::MalformedPolicy;
 use crate::error::{PulseError, Result};
 
 /// The Kafka partition of the message.
@@ -79,7 +80,7 @@ pub fn decode_schema(data: &Schema) -> SchemaRef {
 
 /// The schemas one table works with, derived once from its data columns.
 #[derive(Debug, Clone)]
-pub(crate) struct TableSchema {
+pub struct TableSchema {
     /// What the decoder parses: [`decode_schema`] of the data columns.
     pub decode: SchemaRef,
     /// Indices of the required (declared NOT NULL) data columns.
@@ -90,9 +91,11 @@ pub(crate) struct TableSchema {
 }
 
 impl TableSchema {
-    pub fn try_new(topic: &str, data: &Schema, policy: MalformedPolicy) -> Result<Self> {
+    /// The schemas of a table of `data` columns under `policy`; `table`
+    /// names the table in errors (e.g. `Kafka topic 'orders'`).
+    pub fn try_new(table: &str, data: &Schema, policy: MalformedPolicy) -> Result<Self> {
         let invalid = |reason: String| PulseError::InvalidSchema {
-            table: format!("Kafka topic '{topic}'"),
+            table: table.to_string(),
             reason,
         };
         if data.fields().is_empty() {
@@ -198,7 +201,7 @@ mod tests {
     #[test]
     fn metadata_names_are_reserved() {
         let data = Schema::new(vec![Field::new("_offset", DataType::Int64, true)]);
-        let err = TableSchema::try_new("t", &data, MalformedPolicy::Fail)
+        let err = TableSchema::try_new("Kafka topic 't'", &data, MalformedPolicy::Fail)
             .unwrap_err()
             .to_string();
         assert!(err.contains("'_offset'") && err.contains("Kafka topic 't'"), "{err}");

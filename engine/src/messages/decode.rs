@@ -11,11 +11,16 @@
 //! After a chunk with a bad message, the next chunk starts in groups
 //! (streams with bad messages have them everywhere).
 //!
+//! The decoder knows nothing of where the bytes came from: a message is
+//! known by its position (`_offset`: a Kafka offset, or a line's byte
+//! position), and a [`DecodeError`] names that position for the source to
+//! turn into its own error (topic and partition; or file and line).
+//!
 //! What must stay true: one message is one row or, under the `skip` policy,
 //! none; never two. A payload holding two JSON values, none, or a truncated
-//! one is malformed. Every malformed message is either an error naming
-//! topic, partition and offset, counted and skipped, or kept with its reason
-//! in `_error`, as the policy says; none is dropped without a count.
+//! one is malformed. Every malformed message is either an error naming its
+//! position, counted and skipped, or kept with its reason in `_error`, as
+//! the policy says; none is dropped without a count.
 
 use std::sync::Arc;
 
@@ -27,9 +32,28 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{cast, concat, filter, nullif};
 use datafusion::arrow::datatypes::SchemaRef;
 
-use super::config::MalformedPolicy;
+use super::policy::MalformedPolicy;
 use super::schema::TableSchema;
-use crate::error::{PulseError, Result};
+
+/// Why a chunk gave no rows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A malformed message that the `fail` policy refuses: the first in the
+    /// chunk, at `offset` (the message's `_offset`).
+    #[error("malformed message at offset {offset}: {reason}")]
+    Malformed {
+        /// The message's position: its Kafka offset, or its line's byte.
+        offset: i64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The decoder could not be built or could not assemble a batch: the
+    /// table's schema is one the decoder cannot serve.
+    #[error("{0}")]
+    Schema(String),
+}
+
+type Result<T, E = DecodeError> = std::result::Result<T, E>;
 
 /// Messages a group of the recovery path decodes in one pass: small enough
 /// that isolating a bad message re-decodes little, large enough that the
@@ -103,7 +127,7 @@ pub(crate) struct Decoded {
 
 /// Decodes chunks of one partition into the table's schema.
 pub(crate) struct ChunkDecoder {
-    topic: String,
+    /// The `_partition` of every row (0 for a file).
     partition: i32,
     schema: Arc<TableSchema>,
     policy: MalformedPolicy,
@@ -114,15 +138,9 @@ pub(crate) struct ChunkDecoder {
 }
 
 impl ChunkDecoder {
-    pub fn new(
-        topic: &str,
-        partition: i32,
-        schema: Arc<TableSchema>,
-        policy: MalformedPolicy,
-        batch_size: usize,
-    ) -> Self {
+    /// A decoder of messages whose `_partition` is `partition`.
+    pub fn new(partition: i32, schema: Arc<TableSchema>, policy: MalformedPolicy, batch_size: usize) -> Self {
         Self {
-            topic: topic.to_string(),
             partition,
             schema,
             policy,
@@ -136,10 +154,7 @@ impl ChunkDecoder {
         ReaderBuilder::new(Arc::clone(schema))
             .with_batch_size(batch_size)
             .build_decoder()
-            .map_err(|e| PulseError::InvalidSchema {
-                table: "a JSON decoder".into(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| DecodeError::Schema(format!("no JSON decoder for the table's schema: {e}")))
     }
 
     /// Decodes and empties `chunk`.
@@ -173,9 +188,7 @@ impl ChunkDecoder {
                 .enumerate()
                 .find_map(|(i, r)| r.as_ref().map(|r| (i, r.clone())))
                 .unwrap_or_default();
-            return Err(PulseError::Malformed {
-                topic: self.topic.clone(),
-                partition: self.partition,
+            return Err(DecodeError::Malformed {
                 offset: offsets.value(i),
                 reason,
             });
@@ -370,12 +383,8 @@ impl ChunkDecoder {
         }
     }
 
-    fn internal(&self, e: impl std::fmt::Display) -> PulseError {
-        PulseError::KafkaPartition {
-            topic: self.topic.clone(),
-            partition: self.partition,
-            message: format!("could not build a record batch: {e}"),
-        }
+    fn internal(&self, e: impl std::fmt::Display) -> DecodeError {
+        DecodeError::Schema(format!("could not build a record batch: {e}"))
     }
 }
 
@@ -388,7 +397,7 @@ fn json_reason(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kafka::schema::{ERROR_COLUMN, orders_schema};
+    use crate::messages::schema::{ERROR_COLUMN, orders_schema};
     use datafusion::arrow::array::{AsArray, Float64Array};
     use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 
@@ -396,7 +405,7 @@ mod tests {
 
     fn decoder(policy: MalformedPolicy) -> ChunkDecoder {
         let schema = TableSchema::try_new("orders", &orders_schema(), policy).unwrap();
-        ChunkDecoder::new("orders", 2, Arc::new(schema), policy, 8)
+        ChunkDecoder::new(2, Arc::new(schema), policy, 8)
     }
 
     fn chunk(payloads: &[Option<&str>]) -> MessageChunk {
@@ -498,7 +507,7 @@ mod tests {
         for (name, payload, expected) in malformed_cases() {
             let mut d = decoder(MalformedPolicy::Fail);
             let err = d.decode(&mut chunk(&[Some(GOOD), payload])).unwrap_err().to_string();
-            assert!(err.contains("topic 'orders' partition 2 offset 101"), "{name}: {err}");
+            assert!(err.contains("at offset 101"), "{name}: {err}");
             assert!(err.contains(expected), "{name}: {err}");
         }
     }
@@ -548,7 +557,7 @@ mod tests {
     fn bad_messages_anywhere_in_a_large_chunk_are_found_and_good_rows_keep_their_values() {
         let policy = MalformedPolicy::DeadLetter;
         let schema = TableSchema::try_new("orders", &orders_schema(), policy).unwrap();
-        let mut d = ChunkDecoder::new("orders", 0, Arc::new(schema), policy, 1000);
+        let mut d = ChunkDecoder::new(0, Arc::new(schema), policy, 1000);
         let bad_at = [0, 1, 127, 128, 129, 500, 998, 999];
         let cases = malformed_cases();
         for round in 0..2 {
