@@ -54,7 +54,7 @@ use datafusion::datasource::{MemTable, provider_as_source};
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ScalarUDF, cast, col, ident, lit};
 
-use crate::industry::{Industry, parse_industries};
+use crate::industry_names::{Industry, parse_industries};
 use crate::normalize_industries::NormalizeIndustries;
 
 /// The table function `explode_industries`.

@@ -24,7 +24,7 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, plan_err};
 use datafusion::datasource::MemTable;
 
-use crate::industry::Industry;
+use crate::industry_names::Industry;
 
 /// The table function `industries()`.
 #[derive(Debug, Default)]

@@ -1,8 +1,9 @@
 //! Pulse's SQL functions: the industries value object, industry-name
 //! normalisation, and the table functions built on them.
 //!
-//! - [`industry`] holds the 10 industries and the rules that read free text;
-//! - [`industries`] holds `industries()`, the 10 as a table;
+//! - [`industry_names`] holds the 10 industries and the rules that read
+//!   free text into them;
+//! - [`industries_table`] holds `industries()`, the 10 as a table;
 //! - [`normalize_industries`] holds `normalize_industries(text_or_list)`;
 //! - [`as_of`] holds the `pulse.as_of` setting and `pulse_as_of()`;
 //! - [`explode_industries`] holds `explode_industries(...)`, one row per
@@ -20,14 +21,14 @@ use datafusion::prelude::SessionContext;
 
 pub mod as_of;
 pub mod explode_industries;
-pub mod industries;
-pub mod industry;
+pub mod industries_table;
+pub mod industry_names;
 pub mod normalize_industries;
 
 pub use as_of::{PulseAsOf, PulseOptions};
 pub use explode_industries::ExplodeIndustriesFunction;
-pub use industries::IndustriesFunction;
-pub use industry::{Industry, IndustryName, parse_industries};
+pub use industries_table::IndustriesFunction;
+pub use industry_names::{Industry, IndustryName, parse_industries};
 pub use normalize_industries::NormalizeIndustries;
 
 /// Registers every Pulse function in a session state.

@@ -1,7 +1,7 @@
 //! `normalize_industries(text_or_list)`: a customer's industries field as a
 //! list of names, canonical where the name is one of the 10.
 //!
-//! It follows [`crate::industry::parse_industries`] to the letter; unknown
+//! It follows [`crate::industry_names::parse_industries`] to the letter; unknown
 //! names are kept as written (trimmed), and `explode_industries` flags them.
 //! What must stay true: NULL in gives NULL out; an empty or blank field
 //! gives an empty list; a list field is read element by element.
@@ -31,7 +31,7 @@ use datafusion::common::utils::take_function_args;
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 
-use crate::industry::{IndustryName, parse_industries, parse_industry_list};
+use crate::industry_names::{IndustryName, parse_industries, parse_industry_list};
 
 /// The scalar function `normalize_industries`.
 #[derive(Debug, PartialEq, Eq, Hash)]
