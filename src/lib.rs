@@ -12,7 +12,8 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable, CustomersView};
-//! use pulse::engine::kafka::{KafkaTable, KafkaTableConfig, MalformedPolicy};
+//! use pulse::engine::kafka::{KafkaTable, KafkaTableConfig};
+//! use pulse::engine::messages::MalformedPolicy;
 //! use pulse::engine::session::pulse_context;
 //! use pulse::engine::views::load_views;
 //!

@@ -1,6 +1,13 @@
-//! The `pulse` command: the answer, the SQL shell, the generator and the
-//! producer. This file only parses arguments and reports errors; each
-//! command lives in its own module.
+//! The `pulse` command: parses the arguments, starts the async runtime and
+//! hands over to one of [`commands`]; every command lives in its own file.
+//!
+//! The rest of the binary, by what it does:
+//! - [`sources`]: the orders and customer tables `answer` and `sql` read
+//!   (a topic, a file, customer batches, or the embedded default);
+//! - [`shell`]: datafusion-cli's hooks for a Pulse session;
+//! - [`generator`]: the simulated business that `generate` writes;
+//! - [`sinks`]: writing orders to a topic and customer batches to storage;
+//! - [`error`]: [`CliError`], the one error type, and its context.
 //!
 //! What must stay true: bad input ends with one line on stderr naming what
 //! was wrong and a non-zero exit code, never a panic or a backtrace.
@@ -9,29 +16,20 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod answer;
-mod batches_out;
-mod generate;
-mod generate_cmd;
-mod kafka_out;
+mod commands;
+mod error;
+mod generator;
 mod shell;
+mod sinks;
 mod sources;
+
+pub use error::CliError;
 
 // Arrow allocates and frees large buffers for every batch; glibc's malloc
 // returns them to the kernel and faults them back in, mimalloc keeps them
 // (measured in bench/RESULTS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// An error to report in one line.
-#[derive(Debug)]
-pub struct CliError(pub String);
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Live SQL over Kafka orders and S3 customer batches: which 3 industries
 /// changed most in the last 24 hours against their 30-day daily average?
@@ -47,16 +45,16 @@ enum Command {
     /// Print the answer: the top 3 industries (or all 10) with every figure.
     /// Without sources, runs on an embedded default (an in-process Kafka
     /// broker and local customer batches, filled by the generator).
-    Answer(answer::AnswerArgs),
+    Answer(commands::answer::AnswerArgs),
     /// The interactive SQL shell (datafusion-cli) with Pulse's tables,
     /// functions and views; -c and -f run statements and exit.
-    Sql(shell::SqlArgs),
+    Sql(commands::sql::SqlArgs),
     /// Generate customer batches and orders: to a prefix, a topic or a
     /// JSON-lines file, then optionally keep streaming live orders.
-    Generate(generate_cmd::GenerateArgs),
+    Generate(commands::generate::GenerateArgs),
     /// Load a JSON-lines file of orders into a topic (CreateTime from each
     /// order's timestamp, keyed by customer_id), creating the topic if missing.
-    Produce(generate_cmd::ProduceArgs),
+    Produce(commands::produce::ProduceArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,18 +68,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Answer(args) => answer::run(args).await,
-            Command::Sql(args) => shell::run(args).await,
-            Command::Generate(args) => generate_cmd::generate(args).await,
-            Command::Produce(args) => generate_cmd::produce(args).await,
+            Command::Answer(args) => commands::answer::run(args).await,
+            Command::Sql(args) => commands::sql::run(args).await,
+            Command::Generate(args) => commands::generate::run(args).await,
+            Command::Produce(args) => commands::produce::run(args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // DataFusion wraps Pulse's own errors; the wrapper adds nothing for a user
-            let message = e.0.replace("External error: ", "");
-            eprintln!("pulse: error: {message}");
+            eprintln!("pulse: error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -1,5 +1,5 @@
-//! `pulse sql`: the interactive SQL shell, which is datafusion-cli's with
-//! Pulse's tables, functions and views in it.
+//! The SQL shell's session: datafusion-cli's hooks (`CliSessionContext`)
+//! for a Pulse session, used by `pulse sql`.
 //!
 //! datafusion-cli prepares `CREATE EXTERNAL TABLE` by building an object
 //! store for the location's scheme from the `AWS_*` environment and the
@@ -17,7 +17,6 @@ use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use clap::Args;
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::error::DataFusionError;
 use datafusion::execution::TaskContext;
@@ -27,46 +26,17 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion_cli::cli_context::CliSessionContext;
-use datafusion_cli::exec;
 use datafusion_cli::object_storage::instrumented::InstrumentedObjectStoreRegistry;
-use datafusion_cli::print_format::PrintFormat;
-use datafusion_cli::print_options::{MaxRows, PrintOptions};
 use object_store::ObjectStore;
 use pulse::engine::session::pulse_state_with_runtime;
 use url::Url;
 
-use crate::CliError;
-use crate::sources::{SourceArgs, load};
-
-/// `pulse sql`.
-#[derive(Args, Debug)]
-pub struct SqlArgs {
-    #[command(flatten)]
-    sources: SourceArgs,
-    /// Run these statements and exit (repeatable).
-    #[arg(short = 'c', long = "command")]
-    command: Vec<String>,
-    /// Run the statements of these files and exit (repeatable).
-    #[arg(short = 'f', long = "file")]
-    file: Vec<String>,
-    /// Output format: table, csv, tsv, json, nd-json or automatic.
-    #[arg(long, default_value = "automatic", value_parser = parse_format)]
-    format: PrintFormat,
-    /// Print only the results, not timings or row counts.
-    #[arg(short, long)]
-    quiet: bool,
-    /// The most rows to print in the shell (0 for all).
-    #[arg(long, default_value_t = 40)]
-    maxrows: usize,
-}
-
-fn parse_format(s: &str) -> Result<PrintFormat, String> {
-    s.parse()
-}
+use crate::error::CliError;
 
 /// datafusion-cli's session hooks, for a Pulse session.
 pub struct PulseCliContext {
-    ctx: SessionContext,
+    /// The Pulse session the shell runs statements in.
+    pub ctx: SessionContext,
 }
 
 #[async_trait]
@@ -161,51 +131,9 @@ pub fn shell_context() -> Result<(SessionContext, Arc<InstrumentedObjectStoreReg
     };
     let runtime = RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(registry))
-        .build_arc()
-        .map_err(|e| CliError(e.to_string()))?;
+        .build_arc()?;
     let mut state = pulse_state_with_runtime(SessionConfig::new(), runtime);
     state.table_options_mut().extensions.insert(PassThrough::<true>);
     state.table_options_mut().extensions.insert(PassThrough::<false>);
     Ok((SessionContext::new_with_state(state), instrumented))
-}
-
-/// Runs `pulse sql`.
-pub async fn run(args: SqlArgs) -> Result<(), CliError> {
-    let (ctx, instrumented) = shell_context()?;
-    let loaded = load(&ctx, &args.sources).await?;
-    let interactive = args.command.is_empty() && args.file.is_empty();
-    if !args.quiet || interactive {
-        eprintln!("pulse: {}", loaded.description);
-        if interactive {
-            eprintln!("pulse: try SELECT * FROM top_industry_changes; \\q quits");
-        }
-    }
-    let cli = PulseCliContext { ctx };
-    let mut print = PrintOptions {
-        format: args.format,
-        quiet: args.quiet,
-        maxrows: if args.maxrows == 0 {
-            MaxRows::Unlimited
-        } else {
-            MaxRows::Limited(args.maxrows)
-        },
-        color: true,
-        instrumented_registry: instrumented,
-    };
-    if interactive {
-        return exec::exec_from_repl(&cli, &mut print)
-            .await
-            .map_err(|e| CliError(e.to_string()));
-    }
-    if !args.file.is_empty() {
-        exec::exec_from_files(&cli, args.file, &print)
-            .await
-            .map_err(|e| CliError(e.to_string()))?;
-    }
-    if !args.command.is_empty() {
-        exec::exec_from_commands(&cli, args.command, &print)
-            .await
-            .map_err(|e| CliError(e.to_string()))?;
-    }
-    Ok(())
 }

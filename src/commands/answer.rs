@@ -20,7 +20,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pulse::engine::session::pulse_state_with_runtime;
 
-use crate::CliError;
+use crate::error::{CliError, Context};
 use crate::sources::{SourceArgs, load};
 
 /// How to print the answer.
@@ -57,7 +57,7 @@ pub struct AnswerArgs {
 
 /// A size such as 512M, 2G or 1048576 (bytes).
 fn parse_size(text: &str) -> Result<usize, CliError> {
-    let bad = || CliError(format!("--memory-limit '{text}' is not a size such as 512M or 2G"));
+    let bad = || CliError::usage(format!("--memory-limit '{text}' is not a size such as 512M or 2G"));
     let t = text.trim();
     let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: usize = digits.parse().map_err(|_| bad())?;
@@ -78,7 +78,7 @@ fn answer_context(limit: usize) -> Result<SessionContext, CliError> {
     if limit > 0 {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
     }
-    let runtime = runtime.build_arc().map_err(|e| CliError(e.to_string()))?;
+    let runtime = runtime.build_arc()?;
     Ok(SessionContext::new_with_state(pulse_state_with_runtime(
         SessionConfig::new(),
         runtime,
@@ -89,7 +89,7 @@ fn answer_context(limit: usize) -> Result<SessionContext, CliError> {
 pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
     if let Some(t) = &args.as_of {
         chrono::DateTime::parse_from_rfc3339(t).map_err(|e| {
-            CliError(format!(
+            CliError::usage(format!(
                 "--as-of '{t}' is not an RFC 3339 time such as 2026-11-20T00:00:00Z: {e}"
             ))
         })?;
@@ -98,9 +98,12 @@ pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
     let loaded = load(&ctx, &args.sources).await?;
     eprintln!("pulse: answering on {}", loaded.description);
     if let Some(t) = &args.as_of {
-        ctx.sql(&format!("SET pulse.as_of = '{t}'"))
-            .await
-            .map_err(|e| CliError(e.to_string()))?;
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .set("pulse.as_of", t)
+            .context(|| format!("--as-of '{t}'"))?;
     }
     let view = if args.all {
         "industry_change"
@@ -109,11 +112,9 @@ pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
     };
     let batches = ctx
         .sql(&format!("SELECT * FROM {view} ORDER BY rank"))
-        .await
-        .map_err(|e| CliError(e.to_string()))?
+        .await?
         .collect()
-        .await
-        .map_err(|e| CliError(e.to_string()))?;
+        .await?;
     let as_of = args.as_of.clone().unwrap_or_else(|| "now".into());
     let mut out = std::io::stdout().lock();
     let written = match args.format {
@@ -121,24 +122,18 @@ pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut out);
-            batches
-                .iter()
-                .try_for_each(|b| writer.write(b))
-                .map_err(|e| CliError(e.to_string()))
+            batches.iter().try_for_each(|b| writer.write(b)).map_err(CliError::from)
         }
         Format::Json => {
             let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut out);
             let refs: Vec<&RecordBatch> = batches.iter().collect();
-            writer
-                .write_batches(&refs)
-                .and_then(|()| writer.finish())
-                .map_err(|e| CliError(e.to_string()))?;
-            writeln!(out).map_err(|e| CliError(e.to_string()))
+            writer.write_batches(&refs).and_then(|()| writer.finish())?;
+            writeln!(out).map_err(CliError::from)
         }
         Format::Table => print_table(&mut out, &ctx, view, &batches, &as_of).await,
     };
     written?;
-    out.flush().map_err(|e| CliError(e.to_string()))
+    out.flush().map_err(CliError::from)
 }
 
 async fn print_table(
@@ -148,7 +143,6 @@ async fn print_table(
     batches: &[RecordBatch],
     as_of: &str,
 ) -> Result<(), CliError> {
-    let e = |e: &dyn std::fmt::Display| CliError(e.to_string());
     // Round for reading only; CSV and JSON carry the full figures.
     let rounded = ctx
         .sql(&format!(
@@ -159,11 +153,9 @@ async fn print_table(
              round(orders_pct_change * 100, 1) AS orders_pct_change_percent \
              FROM (SELECT * FROM {view}) t ORDER BY rank"
         ))
-        .await
-        .map_err(|x| e(&x))?
+        .await?
         .collect()
-        .await
-        .map_err(|x| e(&x))?;
+        .await?;
     let title = if view == "industry_change" {
         "All industries"
     } else {
@@ -172,10 +164,9 @@ async fn print_table(
     writeln!(
         out,
         "{title} by change in the last 24 hours against their daily average over the 30 days before (as of {as_of})"
-    )
-    .map_err(|x| e(&x))?;
-    writeln!(out, "{}", pretty_format_batches(&rounded).map_err(|x| e(&x))?).map_err(|x| e(&x))?;
-    writeln!(out, "\npct_change").map_err(|x| e(&x))?;
+    )?;
+    writeln!(out, "{}", pretty_format_batches(&rounded)?)?;
+    writeln!(out, "\npct_change")?;
     let mut bars = Vec::new();
     for b in batches {
         let names = b.column(1).as_string::<i32>();
@@ -201,7 +192,7 @@ async fn print_table(
         };
         let sign = if value.is_some_and(|v| v < 0.0) { '-' } else { '+' };
         let bar: String = std::iter::repeat_n(if sign == '-' { '░' } else { '█' }, width).collect();
-        writeln!(out, "{rank:>2} {name:<16} {label:>9} |{bar}").map_err(|x| e(&x))?;
+        writeln!(out, "{rank:>2} {name:<16} {label:>9} |{bar}")?;
     }
     Ok(())
 }

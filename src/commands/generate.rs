@@ -1,9 +1,10 @@
-//! `pulse generate` and `pulse produce`: the generator's and the producer's
-//! command lines, sinks and progress.
+//! `pulse generate`: the simulated business ([`crate::generator`]) to a
+//! customers prefix, and to a topic or a JSON-lines file, with progress on
+//! stderr; then, on a topic, live orders until Ctrl-C.
 //!
-//! What must stay true: a topic that these commands create keeps its
-//! messages (`retention.ms=-1`) unless `--retention` says otherwise, and
-//! every message's CreateTime is its order's event time.
+//! What must stay true: a topic that it creates keeps its messages
+//! (`retention.ms=-1`) unless `--retention` says otherwise, and every
+//! message's CreateTime is its order's event time.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,10 +15,10 @@ use clap::Args;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use pulse::udfs::Industry;
 
-use crate::CliError;
-use crate::batches_out::write_batches;
-use crate::generate::{Generator, GeneratorConfig, OrderMessage};
-use crate::kafka_out::{TopicWriter, ensure_topic, read_orders_file};
+use crate::error::{CliError, Context};
+use crate::generator::{Generator, GeneratorConfig, OrderMessage};
+use crate::sinks::customer_batches::write_batches;
+use crate::sinks::topic::{TopicWriter, ensure_topic};
 
 /// `pulse generate`.
 #[derive(Args, Debug)]
@@ -72,36 +73,16 @@ pub struct GenerateArgs {
     live_for: Option<u64>,
 }
 
-/// `pulse produce`.
-#[derive(Args, Debug)]
-pub struct ProduceArgs {
-    /// Kafka bootstrap servers.
-    #[arg(long, value_name = "HOST:PORT")]
-    brokers: String,
-    /// The topic.
-    #[arg(long, default_value = "orders")]
-    topic: String,
-    /// The JSON-lines file of orders.
-    #[arg(long, value_name = "PATH")]
-    file: PathBuf,
-    /// Partitions of the topic, if it is created.
-    #[arg(long, default_value_t = 6)]
-    partitions: i32,
-    /// retention.ms of the topic, if it is created (-1: keep forever).
-    #[arg(long, default_value = "-1")]
-    retention: String,
-}
-
 fn parse_shock(text: &str) -> Result<(Industry, f64), CliError> {
     let bad = || {
-        CliError(format!(
+        CliError::usage(format!(
             "--shock '{text}': use INDUSTRY=FACTOR, e.g. Cosmetics=3 or \"Oil&Gas=0.5\""
         ))
     };
     let (name, factor) = text.split_once('=').ok_or_else(bad)?;
     let industry = Industry::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = Industry::ALL.iter().map(|i| i.name()).collect();
-        CliError(format!("--shock '{text}': '{name}' is not one of {}", names.join(", ")))
+        CliError::usage(format!("--shock '{text}': '{name}' is not one of {}", names.join(", ")))
     })?;
     let factor: f64 = factor.trim().parse().map_err(|_| bad())?;
     if !(factor >= 0.0 && factor.is_finite()) {
@@ -157,10 +138,10 @@ impl Progress {
 }
 
 /// Runs `pulse generate`.
-pub async fn generate(args: GenerateArgs) -> Result<(), CliError> {
+pub async fn run(args: GenerateArgs) -> Result<(), CliError> {
     let end = match &args.end {
         Some(t) => DateTime::parse_from_rfc3339(t)
-            .map_err(|e| CliError(format!("--end '{t}' is not an RFC 3339 time: {e}")))?
+            .map_err(|e| CliError::usage(format!("--end '{t}' is not an RFC 3339 time: {e}")))?
             .with_timezone(&Utc),
         None => Utc::now(),
     };
@@ -172,8 +153,8 @@ pub async fn generate(args: GenerateArgs) -> Result<(), CliError> {
         args.shocks.iter().map(|s| parse_shock(s)).collect::<Result<_, _>>()?
     };
     if args.customers_out.is_none() && args.orders_out.is_none() && args.brokers.is_none() {
-        return Err(CliError(
-            "nothing to write: give --customers-out, and --brokers or --orders-out".into(),
+        return Err(CliError::usage(
+            "nothing to write: give --customers-out, and --brokers or --orders-out",
         ));
     }
     let config = GeneratorConfig {
@@ -195,17 +176,15 @@ pub async fn generate(args: GenerateArgs) -> Result<(), CliError> {
     }
     let mut progress = Progress::new("order messages", generator.expected_orders());
     if let Some(path) = &args.orders_out {
-        let file =
-            std::fs::File::create(path).map_err(|e| CliError(format!("cannot create {}: {e}", path.display())))?;
+        let file = std::fs::File::create(path).context(|| format!("cannot create {}", path.display()))?;
         let mut out = std::io::BufWriter::new(file);
         let made = generator
             .orders(|m| {
                 progress.tick();
                 writeln!(out, "{}", m.payload)
             })
-            .map_err(|e| CliError(format!("cannot write {}: {e}", path.display())))?;
-        out.flush()
-            .map_err(|e| CliError(format!("cannot write {}: {e}", path.display())))?;
+            .context(|| format!("cannot write {}", path.display()))?;
+        out.flush().context(|| format!("cannot write {}", path.display()))?;
         progress.finish();
         eprintln!("pulse: wrote {made} order messages to {}", path.display());
     } else if let Some(brokers) = &args.brokers {
@@ -216,12 +195,10 @@ pub async fn generate(args: GenerateArgs) -> Result<(), CliError> {
             );
         }
         let writer = TopicWriter::new(brokers, &args.topic)?;
-        let made = generator
-            .orders(|m| {
-                progress.tick();
-                writer.send(&m).map_err(|e| std::io::Error::other(e.0))
-            })
-            .map_err(|e| CliError(e.to_string()))?;
+        let made = generator.orders(|m| {
+            progress.tick();
+            writer.send(&m)
+        })?;
         writer.flush()?;
         progress.finish();
         eprintln!(
@@ -244,7 +221,7 @@ async fn stream_live(
     limit: Option<u64>,
 ) -> Result<(), CliError> {
     if !(rate > 0.0 && rate.is_finite()) {
-        return Err(CliError(format!(
+        return Err(CliError::usage(format!(
             "--live-rate {rate}: use a positive number of orders a second"
         )));
     }
@@ -271,28 +248,5 @@ async fn stream_live(
     }
     writer.flush()?;
     eprintln!("pulse: streamed {sent} live orders");
-    Ok(())
-}
-
-/// Runs `pulse produce`.
-pub async fn produce(args: ProduceArgs) -> Result<(), CliError> {
-    if !args.file.exists() {
-        return Err(CliError(format!("no such file: {}", args.file.display())));
-    }
-    if ensure_topic(&args.brokers, &args.topic, args.partitions, &args.retention).await? {
-        eprintln!(
-            "pulse: created topic '{}' ({} partitions, retention.ms={})",
-            args.topic, args.partitions, args.retention
-        );
-    }
-    let writer = TopicWriter::new(&args.brokers, &args.topic)?;
-    let n = read_orders_file(&args.file, |m| writer.send(&m))?;
-    writer.flush()?;
-    eprintln!(
-        "pulse: produced {n} messages from {} to topic '{}' on {}",
-        args.file.display(),
-        args.topic,
-        args.brokers
-    );
     Ok(())
 }

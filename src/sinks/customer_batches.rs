@@ -14,16 +14,16 @@ use datafusion::parquet::arrow::ArrowWriter;
 use object_store::ObjectStoreExt;
 use pulse::engine::storage;
 
-use crate::CliError;
-use crate::generate::CustomerBatch;
+use crate::error::{CliError, Context};
+use crate::generator::CustomerBatch;
 
 /// Writes `batches` under `location`; returns how many rows were written.
 pub async fn write_batches(runtime: &RuntimeEnv, location: &str, batches: &[CustomerBatch]) -> Result<usize, CliError> {
     if !location.contains("://") || location.starts_with("file://") {
         let path = location.strip_prefix("file://").unwrap_or(location);
-        std::fs::create_dir_all(path).map_err(|e| CliError(format!("cannot create the folder {path}: {e}")))?;
+        std::fs::create_dir_all(path).context(|| format!("cannot create the folder {path}"))?;
     }
-    let loc = storage::resolve(runtime, location, &BTreeMap::new()).map_err(|e| CliError(e.to_string()))?;
+    let loc = storage::resolve(runtime, location, &BTreeMap::new())?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("customer_id", DataType::Utf8, false),
         Field::new("company_name", DataType::Utf8, true),
@@ -42,17 +42,16 @@ pub async fn write_batches(runtime: &RuntimeEnv, location: &str, batches: &[Cust
                 batch.rows.iter().map(|r| r.specialised_industries.as_str()),
             )) as _,
         ];
-        let record = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|e| CliError(e.to_string()))?;
+        let record = RecordBatch::try_new(Arc::clone(&schema), columns)?;
         let mut bytes = Vec::new();
-        let mut writer =
-            ArrowWriter::try_new(&mut bytes, Arc::clone(&schema), None).map_err(|e| CliError(e.to_string()))?;
-        writer.write(&record).map_err(|e| CliError(e.to_string()))?;
-        writer.close().map_err(|e| CliError(e.to_string()))?;
+        let mut writer = ArrowWriter::try_new(&mut bytes, Arc::clone(&schema), None)?;
+        writer.write(&record)?;
+        writer.close()?;
         let path = loc.prefix.clone().join(batch.folder().as_str()).join("part-0.parquet");
         loc.store
             .put(&path, bytes.into())
             .await
-            .map_err(|e| CliError(format!("cannot write {}: {e}", loc.url_of(&path))))?;
+            .context(|| format!("cannot write {}", loc.url_of(&path)))?;
         rows += batch.rows.len();
     }
     Ok(rows)

@@ -1,28 +1,43 @@
 //! Where `pulse answer` and `pulse sql` get their data: a Kafka topic or a
-//! file of orders (JSON lines or Parquet), and a location of customer batches; or,
-//! without either, the embedded default (an in-process Kafka broker and a
-//! local folder, filled by the generator).
+//! file of orders (JSON lines or Parquet), and a location of customer
+//! batches; or, without any of them, the embedded default ([`embedded`]).
+//!
+//! Each source stands alone: orders without customers, or customers
+//! without orders, register what was given, and the missing tables are
+//! [`MissingSource`]s whose scans name the option that supplies them.
+//! Tables are registered through the engine's typed API, never through SQL
+//! text, so a `'` in a topic or a path is just a character.
 //!
 //! What must stay true: whatever the sources, the session ends with the
 //! tables `orders`, `customers` and `customers_history` and every view, so
 //! the same SQL answers on each; and it says what it ran on.
 
+mod embedded;
+mod missing;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DurationRound, Utc};
 use clap::Args;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::{ParquetReadOptions, SessionContext, cast, col, ident, lit};
+use datafusion::scalar::ScalarValue;
+use pulse::engine::customers::dedup::table_schema;
+use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable, CustomersView};
 use pulse::engine::jsonl::JsonLinesTable;
-use pulse::engine::kafka::{MalformedPolicy, orders_schema};
+use pulse::engine::kafka::{KafkaTable, KafkaTableConfig};
+use pulse::engine::messages::{
+    ERROR_COLUMN, KEY_COLUMN, MalformedPolicy, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN, TableSchema,
+    orders_schema,
+};
 use pulse::engine::views::load_views;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
-use crate::CliError;
-use crate::batches_out::write_batches;
-use crate::generate::{Generator, GeneratorConfig};
-use crate::kafka_out::TopicWriter;
+use missing::MissingSource;
+
+use crate::error::{CliError, Context};
 
 /// The source options shared by `answer` and `sql`.
 #[derive(Args, Debug, Clone, Default)]
@@ -61,28 +76,46 @@ pub struct Loaded {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// What to say when the orders are queried without an orders source.
+const NO_ORDERS: &str = "give --brokers HOST:PORT (and --topic NAME), or --orders FILE";
+/// What to say when the customers are queried without a customers source.
+const NO_CUSTOMERS: &str = "give --customers URL (an s3:// prefix, a folder or a file:// URL)";
+
 /// Registers the sources in `ctx` and loads the views.
 pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, CliError> {
     if args.is_empty() {
-        return embedded_default(ctx).await;
+        return embedded::load(ctx).await;
     }
-    let Some(customers) = &args.customers else {
-        return Err(CliError("give --customers URL with --brokers or --orders".into()));
-    };
     let orders = match (&args.brokers, &args.orders) {
         (Some(brokers), _) => {
-            register_orders(ctx, brokers, &args.topic, &args.kafka_options).await?;
+            register_topic(ctx, brokers, &args.topic, &args.kafka_options).await?;
             format!("Kafka topic '{}' on {brokers}", args.topic)
         }
         (None, Some(path)) => register_orders_file(ctx, path).await?,
         (None, None) => {
-            return Err(CliError(
-                "give --brokers HOST:PORT --topic NAME, or --orders PATH".into(),
-            ));
+            ctx.register_table("orders", Arc::new(missing_orders()?))?;
+            format!("nowhere ({NO_ORDERS})")
         }
     };
-    register_customers(ctx, customers).await?;
-    load_views(ctx).await.map_err(|e| CliError(e.to_string()))?;
+    let customers = match &args.customers {
+        Some(location) => {
+            register_customers(ctx, location)?;
+            location.clone()
+        }
+        None => {
+            for (name, view) in [
+                ("customers", CustomersView::Latest),
+                ("customers_history", CustomersView::History),
+            ] {
+                ctx.register_table(
+                    name,
+                    Arc::new(MissingSource::new(name, table_schema(view), NO_CUSTOMERS)),
+                )?;
+            }
+            format!("nowhere ({NO_CUSTOMERS})")
+        }
+    };
+    load_views(ctx).await?;
     Ok(Loaded {
         description: format!("orders from {orders}; customers from {customers}"),
         _cluster: None,
@@ -90,38 +123,36 @@ pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, Cli
     })
 }
 
-async fn sql(ctx: &SessionContext, statement: &str) -> Result<(), CliError> {
-    let df = ctx.sql(statement).await.map_err(|e| CliError(e.to_string()))?;
-    df.collect().await.map_err(|e| CliError(e.to_string()))?;
-    Ok(())
+/// The orders table's stand-in: the columns of a topic read under the
+/// `dead_letter` policy, as [`register_topic`] reads it.
+fn missing_orders() -> Result<MissingSource, CliError> {
+    let schema = TableSchema::try_new("orders", &orders_schema(), MalformedPolicy::DeadLetter)?;
+    Ok(MissingSource::new("orders", schema.table, NO_ORDERS))
 }
 
-async fn register_orders(ctx: &SessionContext, brokers: &str, topic: &str, options: &[String]) -> Result<(), CliError> {
-    // Malformed messages become rows with `_error`, so the answer goes on and
-    // the data-quality views show them; --kafka-option can say otherwise.
-    let mut pairs = vec![("kafka.malformed".to_string(), "dead_letter".to_string())];
+/// Registers the topic as `orders`. Malformed messages become rows with
+/// `_error`, so the answer goes on and the data-quality views show them;
+/// `--kafka-option kafka.malformed=…` can say otherwise.
+pub async fn register_topic(
+    ctx: &SessionContext,
+    brokers: &str,
+    topic: &str,
+    options: &[String],
+) -> Result<(), CliError> {
+    let mut given = HashMap::new();
     for option in options {
         let (key, value) = option.split_once('=').ok_or_else(|| {
-            CliError(format!(
+            CliError::usage(format!(
                 "--kafka-option '{option}': use KEY=VALUE, e.g. kafka.lateness=15m"
             ))
         })?;
-        pairs.retain(|(k, _)| !k.eq_ignore_ascii_case(key.trim()));
-        pairs.push((key.trim().to_string(), value.to_string()));
+        given.insert(key.trim().to_ascii_lowercase(), value.to_string());
     }
-    let quote = |s: &str| s.replace('\'', "''");
-    let options: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("'{}' '{}'", quote(k), quote(v)))
-        .collect();
-    sql(
-        ctx,
-        &format!(
-            "CREATE EXTERNAL TABLE orders STORED AS KAFKA LOCATION 'kafka://{brokers}/{topic}' OPTIONS ({})",
-            options.join(", ")
-        ),
-    )
-    .await
+    let config = KafkaTableConfig::new(brokers, topic)
+        .with_malformed_policy(MalformedPolicy::DeadLetter)
+        .with_options(&given)?;
+    ctx.register_table("orders", Arc::new(KafkaTable::try_new(config).await?))?;
+    Ok(())
 }
 
 /// Registers a file of orders as `orders`, with the columns of the Kafka
@@ -130,14 +161,13 @@ async fn register_orders(ctx: &SessionContext, brokers: &str, topic: &str, optio
 async fn register_orders_file(ctx: &SessionContext, path: &Path) -> Result<String, CliError> {
     let is_parquet = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     if !is_parquet {
-        let table = JsonLinesTable::try_new(path, MalformedPolicy::DeadLetter).map_err(|e| CliError(e.to_string()))?;
-        ctx.register_table("orders", Arc::new(table))
-            .map_err(|e| CliError(e.to_string()))?;
+        let table = JsonLinesTable::try_new(path, MalformedPolicy::DeadLetter)?;
+        ctx.register_table("orders", Arc::new(table))?;
         return Ok(format!("the JSON-lines file {}", path.display()));
     }
     let name = path.display().to_string();
     if !path.exists() {
-        return Err(CliError(format!("cannot open {name}: no such file")));
+        return Err(CliError::usage(format!("cannot open {name}: no such file")));
     }
     // the file's own extension, so that ORDERS.PARQUET is read too
     let extension = format!(".{}", path.extension().and_then(|e| e.to_str()).unwrap_or("parquet"));
@@ -145,26 +175,22 @@ async fn register_orders_file(ctx: &SessionContext, path: &Path) -> Result<Strin
         file_extension: &extension,
         ..Default::default()
     };
-    ctx.register_parquet("orders_parquet", &name, options)
+    let file = ctx
+        .read_parquet(name.as_str(), options)
         .await
-        .map_err(|e| CliError(format!("cannot read {name}: {e}")))?;
-    let schema = ctx
-        .table("orders_parquet")
-        .await
-        .map_err(|e| CliError(e.to_string()))?
-        .schema()
-        .clone();
+        .context(|| format!("cannot read {name}"))?;
+    let schema = file.schema().clone();
     let expected = orders_schema();
     let wanted = expected
         .fields()
         .iter()
         .map(|f| f.name().as_str())
-        .chain(["_partition", "_offset"]);
+        .chain([PARTITION_COLUMN, OFFSET_COLUMN]);
     let missing: Vec<&str> = wanted
         .filter(|c| schema.field_with_unqualified_name(c).is_err())
         .collect();
     if !missing.is_empty() {
-        return Err(CliError(format!(
+        return Err(CliError::usage(format!(
             "{name} has no column {}: a Parquet file of orders needs the order columns and the Kafka \
              position of each order (_partition, _offset), which decides between duplicates",
             missing.join(", ")
@@ -172,87 +198,31 @@ async fn register_orders_file(ctx: &SessionContext, path: &Path) -> Result<Strin
     }
     // Parquet holds typed rows only: nothing is malformed, and the log time
     // is the event time.
-    sql(
-        ctx,
-        "CREATE VIEW orders AS SELECT order_id, customer_id, order_line, amount, \"timestamp\", \
-         CAST(_partition AS INT) AS _partition, CAST(_offset AS BIGINT) AS _offset, \
-         \"timestamp\" AS _timestamp, CAST(NULL AS VARCHAR) AS _key, CAST(NULL AS VARCHAR) AS _error \
-         FROM orders_parquet",
-    )
-    .await?;
+    let orders = file.select(vec![
+        col("order_id"),
+        col("customer_id"),
+        col("order_line"),
+        col("amount"),
+        ident("timestamp"),
+        cast(col(PARTITION_COLUMN), DataType::Int32).alias(PARTITION_COLUMN),
+        cast(col(OFFSET_COLUMN), DataType::Int64).alias(OFFSET_COLUMN),
+        ident("timestamp").alias(TIMESTAMP_COLUMN),
+        lit(ScalarValue::Utf8(None)).alias(KEY_COLUMN),
+        lit(ScalarValue::Utf8(None)).alias(ERROR_COLUMN),
+    ])?;
+    ctx.register_table("orders", orders.into_view())?;
     Ok(format!("the Parquet file {name}"))
 }
 
-async fn register_customers(ctx: &SessionContext, location: &str) -> Result<(), CliError> {
-    for (name, view) in [("customers", "latest"), ("customers_history", "history")] {
-        sql(
-            ctx,
-            &format!(
-                "CREATE EXTERNAL TABLE {name} STORED AS CUSTOMER_BATCHES LOCATION '{location}' \
-                 OPTIONS ('customers.view' '{view}')"
-            ),
-        )
-        .await?;
+/// Registers the batches at `location` as `customers` (the latest version
+/// of each customer) and `customers_history` (every version).
+pub fn register_customers(ctx: &SessionContext, location: &str) -> Result<(), CliError> {
+    for (name, view) in [
+        ("customers", CustomersView::Latest),
+        ("customers_history", CustomersView::History),
+    ] {
+        let config = CustomerBatchesConfig::new(location).with_view(view);
+        ctx.register_table(name, Arc::new(CustomersTable::try_new(config, &ctx.runtime_env())?))?;
     }
     Ok(())
-}
-
-/// The embedded default's generator settings: 32 days ending now.
-pub fn embedded_config() -> GeneratorConfig {
-    let end = Utc::now()
-        .duration_trunc(chrono::Duration::minutes(1))
-        .unwrap_or_else(|_| Utc::now());
-    GeneratorConfig {
-        seed: 42,
-        customers: 1_000,
-        days: 32,
-        orders_per_day: 3_000.0,
-        end,
-        batch_every_hours: 12,
-        shocks: GeneratorConfig::default_shocks(),
-    }
-}
-
-async fn embedded_default(ctx: &SessionContext) -> Result<Loaded, CliError> {
-    let config = embedded_config();
-    let generator = Generator::new(config.clone());
-    let dir = tempfile::Builder::new()
-        .prefix("pulse-embedded-")
-        .tempdir()
-        .map_err(|e| CliError(format!("cannot create a scratch folder: {e}")))?;
-    let folder = dir.path().join("customers").display().to_string();
-    let rows = write_batches(ctx.runtime_env().as_ref(), &folder, generator.batches()).await?;
-    let cluster = MockCluster::new(1).map_err(|e| CliError(format!("cannot start the embedded broker: {e}")))?;
-    cluster
-        .create_topic("orders", 3, 1)
-        .map_err(|e| CliError(e.to_string()))?;
-    let bootstrap = cluster.bootstrap_servers();
-    let writer = TopicWriter::new(&bootstrap, "orders")?;
-    let messages = generator
-        .orders(|m| writer.send(&m).map_err(|e| std::io::Error::other(e.0)))
-        .map_err(|e| CliError(e.to_string()))?;
-    writer.flush()?;
-    register_orders(ctx, &bootstrap, "orders", &[]).await?;
-    register_customers(ctx, &folder).await?;
-    load_views(ctx).await.map_err(|e| CliError(e.to_string()))?;
-    let description = format!(
-        "the embedded default: {messages} generated order messages over {} days up to {} in an in-process Kafka \
-         topic 'orders' (librdkafka's mock broker, 3 partitions), and {} customer batches ({rows} rows) in {folder}; \
-         seed {}, with shocks {}",
-        config.days,
-        config.end.format("%Y-%m-%dT%H:%MZ"),
-        generator.batches().len(),
-        config.seed,
-        config
-            .shocks
-            .iter()
-            .map(|(i, f)| format!("{i} x{f}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    Ok(Loaded {
-        description,
-        _cluster: Some(cluster),
-        _dir: Some(dir),
-    })
 }

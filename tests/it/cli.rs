@@ -394,3 +394,116 @@ fn the_shell_runs_commands_on_pulse_tables() {
     assert!(stdout.contains("n\n3\n"), "{stdout}");
     assert!(stdout.contains("industry_change_v2"), "{stdout}");
 }
+
+#[test]
+fn quotes_in_a_topic_name_and_a_customers_path_are_just_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let customers = dir.path().join("cust'omers");
+    let orders = dir.path().join("orders.jsonl");
+    let out = pulse(&[
+        "generate",
+        "--seed",
+        "21",
+        "--customers",
+        "200",
+        "--orders-per-day",
+        "300",
+        "--end",
+        AS_OF,
+        "--customers-out",
+        customers.to_str().unwrap(),
+        "--orders-out",
+        orders.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // librdkafka's mock broker takes any topic name; the `pulse` processes
+    // reach it over loopback while this test holds it
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let topic = "o'rders";
+    cluster.create_topic(topic, 2, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let produced = pulse(&[
+        "produce",
+        "--brokers",
+        &brokers,
+        "--topic",
+        topic,
+        "--file",
+        orders.to_str().unwrap(),
+    ]);
+    assert!(produced.status.success(), "{}", text(&produced.stderr));
+    let from_topic = pulse(&[
+        "answer",
+        "--brokers",
+        &brokers,
+        "--topic",
+        topic,
+        "--customers",
+        customers.to_str().unwrap(),
+        "--as-of",
+        AS_OF,
+        "--format",
+        "csv",
+        "--all",
+    ]);
+    assert!(from_topic.status.success(), "{}", text(&from_topic.stderr));
+    assert!(
+        text(&from_topic.stderr).contains("Kafka topic 'o'rders'"),
+        "{}",
+        text(&from_topic.stderr)
+    );
+    let expected = file_answer(&orders, &customers, &[]);
+    assert_eq!(expected.len(), 11);
+    assert_eq!(rounded_csv(&from_topic.stdout), expected);
+}
+
+#[test]
+fn each_source_stands_alone_and_a_missing_one_is_named_when_queried() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "23");
+    let orders = dir.path().join("orders.jsonl");
+    let customers = dir.path().join("customers");
+    let sql = |source: &[&str], statement: &str| {
+        let mut args = vec!["sql"];
+        args.extend_from_slice(source);
+        args.extend_from_slice(&["--format", "csv", "-q", "-c", statement]);
+        pulse(&args)
+    };
+    let orders_only = ["--orders", orders.to_str().unwrap()];
+    let customers_only = ["--customers", customers.to_str().unwrap()];
+
+    let counted = sql(&orders_only, "SELECT count(*) > 0 AS some FROM orders");
+    assert!(counted.status.success(), "{}", text(&counted.stderr));
+    assert!(
+        text(&counted.stdout).contains("some\ntrue"),
+        "{}",
+        text(&counted.stdout)
+    );
+    let counted = sql(&customers_only, "SELECT count(*) > 0 AS some FROM customers_history");
+    assert!(counted.status.success(), "{}", text(&counted.stderr));
+    assert!(
+        text(&counted.stdout).contains("some\ntrue"),
+        "{}",
+        text(&counted.stdout)
+    );
+
+    for (source, statement, named) in [
+        (&orders_only, "SELECT * FROM customers", "give --customers URL"),
+        (
+            &orders_only,
+            "SELECT * FROM top_industry_changes",
+            "give --customers URL",
+        ),
+        (&customers_only, "SELECT * FROM orders", "give --brokers HOST:PORT"),
+        (
+            &customers_only,
+            "SELECT * FROM industry_change",
+            "give --brokers HOST:PORT",
+        ),
+    ] {
+        let out = sql(source, statement);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{statement} succeeded: {}", text(&out.stdout));
+        assert!(stderr.contains(named), "{statement}: {stderr}");
+    }
+}
