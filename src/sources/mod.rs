@@ -27,9 +27,10 @@ use pulse::engine::customers::dedup::table_schema;
 use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable, CustomersView};
 use pulse::engine::jsonl::JsonLinesTable;
 use pulse::engine::kafka::{KafkaTable, KafkaTableConfig};
+use pulse::engine::messages::schema::utc_millis;
 use pulse::engine::messages::{
     ERROR_COLUMN, KEY_COLUMN, MalformedPolicy, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN, TableSchema,
-    orders_schema,
+    WARNING_COLUMN, money, orders_schema, utc_nanos,
 };
 use pulse::engine::views::load_views;
 use rdkafka::mocking::MockCluster;
@@ -196,19 +197,21 @@ async fn register_orders_file(ctx: &SessionContext, path: &Path) -> Result<Strin
             missing.join(", ")
         )));
     }
-    // Parquet holds typed rows only: nothing is malformed, and the log time
-    // is the event time.
+    // Parquet holds typed rows only: nothing is malformed or set aside, the
+    // log time is the event time, and the columns take the topic's types
+    // (an export written before amounts were decimals has doubles).
     let orders = file.select(vec![
         col("order_id"),
         col("customer_id"),
         col("order_line"),
-        col("amount"),
-        ident("timestamp"),
+        cast(col("amount"), money()).alias("amount"),
+        cast(ident("timestamp"), utc_nanos()).alias("timestamp"),
         cast(col(PARTITION_COLUMN), DataType::Int32).alias(PARTITION_COLUMN),
         cast(col(OFFSET_COLUMN), DataType::Int64).alias(OFFSET_COLUMN),
-        ident("timestamp").alias(TIMESTAMP_COLUMN),
+        cast(ident("timestamp"), utc_millis()).alias(TIMESTAMP_COLUMN),
         lit(ScalarValue::Utf8(None)).alias(KEY_COLUMN),
         lit(ScalarValue::Utf8(None)).alias(ERROR_COLUMN),
+        lit(ScalarValue::Utf8(None)).alias(WARNING_COLUMN),
     ])?;
     ctx.register_table("orders", orders.into_view())?;
     Ok(format!("the Parquet file {name}"))

@@ -50,11 +50,12 @@ async fn a_three_partition_topic_reads_every_message_and_metadata_column() {
         )
         .await;
         // Σ over p, i of (1 + 100p + i) = 30 + 100·(0+1+2)·10 + 45·3 = 3165
-        assert_eq!(got, ["30, 3165.0, 3"], "{}", broker.name());
+        assert_eq!(got, ["30, 3165.000000000000000000, 3"], "{}", broker.name());
 
         let got = rows(
             &ctx,
-            "SELECT _partition, _offset, _key, order_id, CAST(_timestamp AS BIGINT) - CAST(timestamp AS BIGINT) AS skew, \
+            // `timestamp` is event time in nanoseconds, `_timestamp` log time in milliseconds
+            "SELECT _partition, _offset, _key, order_id, CAST(_timestamp AS BIGINT) - CAST(timestamp AS BIGINT) / 1000000 AS skew, \
              CAST(_timestamp AS BIGINT) AS ts FROM orders WHERE _partition = 2 ORDER BY _offset",
         )
         .await;
@@ -78,7 +79,12 @@ async fn the_last_day_query_reads_only_the_last_days_offsets() {
         let ctx = orders_table(&broker.bootstrap(), &topic, "").await;
         let sql = "SELECT count(*) AS n, sum(amount) AS total FROM orders WHERE _timestamp >= now() - INTERVAL '1 day'";
         // orders 7..9 of each partition: 9 + 100·3·3 + 3·(7+8+9) = 981
-        assert_eq!(rows(&ctx, sql).await, ["9, 981.0"], "{}", broker.name());
+        assert_eq!(
+            rows(&ctx, sql).await,
+            ["9, 981.000000000000000000"],
+            "{}",
+            broker.name()
+        );
         let plan = physical_plan(&ctx, sql).await;
         assert!(
             plan.contains("ranges=[0:[7..10), 1:[7..10), 2:[7..10)]"),
@@ -243,7 +249,7 @@ async fn a_large_partition_is_split_into_ranges_and_limit_is_pushed() {
         assert!(
             table(&ctx, "SELECT sum(amount) AS s FROM orders")
                 .await
-                .contains("| 4950.0 |")
+                .contains("| 4950.000000000000000000 |")
         );
         let plan = physical_plan(&ctx, "SELECT order_id FROM orders LIMIT 5").await;
         assert!(plan.contains("limit=5"), "{plan}");
@@ -287,7 +293,7 @@ async fn malformed_messages_follow_the_tables_policy() {
         assert!(
             table(&skip, "SELECT sum(amount) AS s, count(*) AS n FROM orders")
                 .await
-                .contains("| 6.0 | 3 |")
+                .contains("| 6.000000000000000000 | 3 |")
         );
         let analyzed = table(&skip, "EXPLAIN ANALYZE SELECT count(*) FROM orders").await;
         assert!(analyzed.contains("malformed_skipped=2"), "{analyzed}");
@@ -300,10 +306,7 @@ async fn malformed_messages_follow_the_tables_policy() {
         )
         .await;
         assert_eq!(got.len(), 2, "{got:?}");
-        assert!(
-            got[0].starts_with("0, 1, , not valid for the table's schema"),
-            "{got:?}"
-        );
+        assert!(got[0].starts_with("0, 1, , not valid JSON at byte 1"), "{got:?}");
         assert_eq!(got[1], "1, 0, , required field 'amount' is missing or null");
         assert!(table(&dead, "SELECT count(*) AS n FROM orders").await.contains("| 5 |"));
         let analyzed = table(&dead, "EXPLAIN ANALYZE SELECT count(*) FROM orders").await;

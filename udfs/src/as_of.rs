@@ -27,7 +27,7 @@
 
 use std::any::Any;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::common::{Result, ScalarValue, plan_err};
@@ -35,28 +35,31 @@ use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 
+use crate::rfc3339::parse_nanos;
+
 /// Pulse's session settings (`SET pulse.…`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PulseOptions {
-    /// The pinned as-of time in epoch milliseconds, if any.
-    pub as_of_ms: Option<i64>,
+    /// The pinned as-of time in nanoseconds since the epoch, if any.
+    pub as_of_ns: Option<i64>,
 }
 
 impl PulseOptions {
     /// The setting's key, below the `pulse.` prefix.
     pub const AS_OF: &'static str = "as_of";
 
-    /// `T` pinned to a time given as RFC 3339 text; empty or `now` unpins it.
+    /// `T` pinned to a time given as RFC 3339 text ([`crate::rfc3339`],
+    /// kept to the nanosecond); empty or `now` unpins it.
     pub fn parse_as_of(value: &str) -> Result<Option<i64>> {
         let v = value.trim();
         if v.is_empty() || v.eq_ignore_ascii_case("now") {
             return Ok(None);
         }
-        match DateTime::parse_from_rfc3339(v) {
-            Ok(t) => Ok(Some(t.timestamp_millis())),
+        match parse_nanos(v) {
+            Ok(ns) => Ok(Some(ns)),
             Err(e) => plan_err!(
                 "pulse.as_of must be an RFC 3339 time such as 2026-11-20T00:00:00Z, or '' for the query's \
-                 start, not '{value}' ({e})"
+                 start, not '{value}': {e}"
             ),
         }
     }
@@ -82,7 +85,7 @@ impl ExtensionOptions for PulseOptions {
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             Self::AS_OF => {
-                self.as_of_ms = Self::parse_as_of(value)?;
+                self.as_of_ns = Self::parse_as_of(value)?;
                 Ok(())
             }
             other => plan_err!("unknown setting 'pulse.{other}'; Pulse has 'pulse.as_of'"),
@@ -93,15 +96,14 @@ impl ExtensionOptions for PulseOptions {
         vec![ConfigEntry {
             key: format!("{}.{}", Self::PREFIX, Self::AS_OF),
             value: self
-                .as_of_ms
-                .and_then(DateTime::<Utc>::from_timestamp_millis)
-                .map(|t| t.to_rfc3339()),
+                .as_of_ns
+                .map(|ns| DateTime::<Utc>::from_timestamp_nanos(ns).to_rfc3339_opts(SecondsFormat::AutoSi, true)),
             description: "The as-of time T of the answer (RFC 3339); unset, T is the query's start",
         }]
     }
 }
 
-/// The function `pulse_as_of()`: `T` as a UTC millisecond timestamp.
+/// The function `pulse_as_of()`: `T` as a UTC nanosecond timestamp.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct PulseAsOf {
     signature: Signature,
@@ -124,12 +126,17 @@ impl PulseAsOf {
         }
     }
 
-    fn literal(ms: i64) -> ScalarValue {
-        ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into()))
+    fn literal(ns: i64) -> ScalarValue {
+        ScalarValue::TimestampNanosecond(Some(ns), Some("UTC".into()))
     }
 
     fn pinned(config: &ConfigOptions) -> Option<i64> {
-        config.extensions.get::<PulseOptions>().and_then(|o| o.as_of_ms)
+        config.extensions.get::<PulseOptions>().and_then(|o| o.as_of_ns)
+    }
+
+    fn now() -> i64 {
+        // `Utc::now()` is within nanosecond range until 2262.
+        Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
     }
 }
 
@@ -143,23 +150,23 @@ impl ScalarUDFImpl for PulseAsOf {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())))
+        Ok(DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())))
     }
 
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
-        let ms = match Self::pinned(info.config_options()) {
-            Some(ms) => ms,
+        let ns = match Self::pinned(info.config_options()) {
+            Some(ns) => ns,
             None => match info.query_execution_start_time() {
-                Some(start) => start.timestamp_millis(),
+                Some(start) => start.timestamp_nanos_opt().unwrap_or(i64::MAX),
                 None => return Ok(ExprSimplifyResult::Original(args)),
             },
         };
-        Ok(ExprSimplifyResult::Simplified(Expr::Literal(Self::literal(ms), None)))
+        Ok(ExprSimplifyResult::Simplified(Expr::Literal(Self::literal(ns), None)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let ms = Self::pinned(&args.config_options).unwrap_or_else(|| Utc::now().timestamp_millis());
-        Ok(ColumnarValue::Scalar(Self::literal(ms)))
+        let ns = Self::pinned(&args.config_options).unwrap_or_else(Self::now);
+        Ok(ColumnarValue::Scalar(Self::literal(ns)))
     }
 }
 
@@ -169,10 +176,18 @@ mod tests {
 
     #[test]
     fn parsing() {
-        assert_eq!(PulseOptions::parse_as_of("1970-01-01T00:00:01Z").unwrap(), Some(1000));
+        assert_eq!(
+            PulseOptions::parse_as_of("1970-01-01T00:00:01Z").unwrap(),
+            Some(1_000_000_000)
+        );
         assert_eq!(
             PulseOptions::parse_as_of("1970-01-01T01:00:01+01:00").unwrap(),
-            Some(1000)
+            Some(1_000_000_000)
+        );
+        // kept to the nanosecond, as order times are
+        assert_eq!(
+            PulseOptions::parse_as_of("1970-01-01T00:00:00.0000005Z").unwrap(),
+            Some(500)
         );
         assert_eq!(PulseOptions::parse_as_of("").unwrap(), None);
         assert_eq!(PulseOptions::parse_as_of("now").unwrap(), None);

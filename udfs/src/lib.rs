@@ -6,6 +6,8 @@
 //! - [`industries_table`] holds `industries()`, the 10 as a table;
 //! - [`normalize_industries`] holds `normalize_industries(text_or_list)`;
 //! - [`as_of`] holds the `pulse.as_of` setting and `pulse_as_of()`;
+//! - [`rfc3339`] reads RFC 3339 times to the nanosecond, for `T` and for
+//!   order times alike;
 //! - [`explode_industries`] holds `explode_industries(...)`, one row per
 //!   (customer, industry).
 //!
@@ -24,6 +26,7 @@ pub mod explode_industries;
 pub mod industries_table;
 pub mod industry_names;
 pub mod normalize_industries;
+pub mod rfc3339;
 
 pub use as_of::{PulseAsOf, PulseOptions};
 pub use explode_industries::ExplodeIndustriesFunction;

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result as DFResult;
@@ -33,7 +34,7 @@ use crate::error::{PulseError, Result};
 use crate::messages::MalformedPolicy;
 use crate::messages::decode::{ChunkDecoder, DecodeError, MessageChunk};
 use crate::messages::metrics::ScanMetrics;
-use crate::messages::schema::{TIMESTAMP_COLUMN, TableSchema};
+use crate::messages::schema::{TIMESTAMP_COLUMN, TableSchema, utc_millis};
 
 /// How much of the file one read call asks for.
 const READ_BLOCK: usize = 4 << 20;
@@ -195,7 +196,8 @@ impl RangeRead {
         let mut file = File::open(&self.scan.path).map_err(|e| self.io_error(self.range.start, e))?;
         file.seek(SeekFrom::Start(self.range.start))
             .map_err(|e| self.io_error(self.range.start, e))?;
-        let mut decoder = ChunkDecoder::new(0, Arc::clone(&self.scan.schema), self.scan.policy, self.batch_size);
+        let mut decoder =
+            ChunkDecoder::new(0, Arc::clone(&self.scan.schema), self.scan.policy).map_err(|e| self.name_line(e))?;
         let mut chunk = MessageChunk::with_capacity(self.batch_size);
         let mut state = SendState {
             rows_sent: 0,
@@ -269,15 +271,17 @@ impl RangeRead {
         Ok(self.limit.is_none_or(|l| state.rows_sent < l))
     }
 
-    /// `_timestamp` is the line's event time; a malformed line takes the
-    /// time of the well-formed line before it in its range or, at the start
-    /// of a range, of the first one after it, so the data-quality views find
-    /// it in the window where it arrived.
+    /// `_timestamp` is the line's event time, in milliseconds like a Kafka
+    /// message time; a malformed line takes the time of the well-formed
+    /// line before it in its range or, at the start of a range, of the
+    /// first one after it, so the data-quality views find it in the window
+    /// where it arrived.
     fn with_event_time(&self, batch: RecordBatch, last: &mut Option<i64>) -> Result<RecordBatch> {
         let Some(event) = self.scan.event_time else {
             return Ok(batch);
         };
-        let times = batch.column(event).as_primitive::<TimestampMillisecondType>();
+        let millis = cast(batch.column(event), &utc_millis()).map_err(|e| self.internal(e))?;
+        let times = millis.as_primitive::<TimestampMillisecondType>();
         let first_known = times.iter().flatten().next();
         let filled: TimestampMillisecondArray = times
             .iter()
@@ -326,9 +330,15 @@ struct SendState {
 }
 
 /// Adds the line at byte `at` to `chunk`, unless it is blank (a blank line
-/// is no message); a CR before the newline is not part of it.
+/// is no message); a CR before the newline is not part of it, and neither
+/// is a UTF-8 byte-order mark at the start of the file.
 fn take_line(chunk: &mut MessageChunk, line: &[u8], at: u64) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = if at == 0 {
+        line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+    } else {
+        line
+    };
     if line.iter().all(u8::is_ascii_whitespace) {
         return; // a blank line is no message
     }

@@ -57,7 +57,8 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
     let batch_size = batch_size.max(1);
     let consumer = client::consumer(&cfg)?;
     client::assign(&consumer, &cfg, range.partition, range.start)?;
-    let mut decoder = ChunkDecoder::new(range.partition, Arc::clone(&schema), cfg.malformed, batch_size);
+    let mut decoder = ChunkDecoder::new(range.partition, Arc::clone(&schema), cfg.malformed)
+        .map_err(|e| decode_error(&cfg, range.partition, e))?;
     let mut chunk = MessageChunk::with_capacity(batch_size.min(range.len() as usize).max(1));
     let mut next = range.start;
     let mut rows_sent = 0usize;
