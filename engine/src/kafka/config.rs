@@ -27,6 +27,8 @@ pub const ACCEPTED_OPTIONS: &[&str] = &[
     "kafka.timeout",
     "kafka.timestamp_lookup",
     "kafka.pushdown",
+    "kafka.cut_guard",
+    "kafka.cut_upper",
     "kafka.client.<librdkafka property>",
 ];
 
@@ -73,6 +75,10 @@ pub struct KafkaTableConfig {
     pub(crate) timeout: Duration,
     pub(crate) timestamp_lookup: TimestampLookup,
     pub(crate) pushdown: bool,
+    /// Messages read past each time cut to check the ordering there.
+    pub(crate) cut_guard: u64,
+    /// Whether an upper time bound cuts the end of a partition.
+    pub(crate) cut_upper: bool,
     pub(crate) client: BTreeMap<String, String>,
 }
 
@@ -102,6 +108,8 @@ impl fmt::Debug for KafkaTableConfig {
             .field("timeout", &self.timeout)
             .field("timestamp_lookup", &self.timestamp_lookup)
             .field("pushdown", &self.pushdown)
+            .field("cut_guard", &self.cut_guard)
+            .field("cut_upper", &self.cut_upper)
             .field("client_properties", &client_keys)
             .finish()
     }
@@ -112,6 +120,8 @@ impl KafkaTableConfig {
     pub const DEFAULT_LATENESS: Duration = Duration::from_secs(3600);
     /// Default bound on metadata requests and on a read that makes no progress.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default number of messages read past each time cut.
+    pub const DEFAULT_CUT_GUARD: u64 = 1000;
 
     /// A table over `topic` on the comma-separated bootstrap `brokers`, with
     /// the default orders schema and default options.
@@ -128,6 +138,8 @@ impl KafkaTableConfig {
             timeout: Self::DEFAULT_TIMEOUT,
             timestamp_lookup: TimestampLookup::default(),
             pushdown: true,
+            cut_guard: Self::DEFAULT_CUT_GUARD,
+            cut_upper: false,
             client: BTreeMap::new(),
         }
     }
@@ -212,6 +224,15 @@ impl KafkaTableConfig {
                 "false" | "off" => false,
                 other => return Err(invalid(format!("'{other}'; use true or false"))),
             }),
+            "kafka.cut_upper" => self.with_cut_upper(match v.to_ascii_lowercase().as_str() {
+                "true" | "on" => true,
+                "false" | "off" => false,
+                other => return Err(invalid(format!("'{other}'; use true or false"))),
+            }),
+            "kafka.cut_guard" => match v.parse::<u64>() {
+                Ok(n) => self.with_cut_guard(n),
+                _ => return Err(invalid(format!("'{v}'; use a whole number of messages, e.g. 1000"))),
+            },
             _ => {
                 return Err(PulseError::UnknownOption {
                     key: key.to_string(),
@@ -283,6 +304,25 @@ impl KafkaTableConfig {
     /// Turns filter pushdown on or off (off reads the whole snapshot).
     pub fn with_pushdown(mut self, pushdown: bool) -> Self {
         self.pushdown = pushdown;
+        self
+    }
+
+    /// Messages read past each side of a time cut (default 1000), so that
+    /// the scan checks the ordering its seeks assumed where they cut. 0
+    /// reads exactly the seek's range; the messages in it are still checked.
+    pub fn with_cut_guard(mut self, messages: u64) -> Self {
+        self.cut_guard = messages;
+        self
+    }
+
+    /// Whether an upper time bound (`timestamp < t`) cuts the end of a
+    /// partition (default false: read to the snapshot's end). A cut end
+    /// assumes that no message after it is stamped back into the window by
+    /// more than the lateness margin; the scan checks that on what it reads
+    /// (the range and the guard past it), not on what it skips. Worth it for
+    /// windows far in a topic's past, on topics produced in time order.
+    pub fn with_cut_upper(mut self, cut: bool) -> Self {
+        self.cut_upper = cut;
         self
     }
 
@@ -372,6 +412,8 @@ mod tests {
                 ("kafka.timeout", "2s"),
                 ("kafka.timestamp_lookup", "search"),
                 ("kafka.pushdown", "false"),
+                ("kafka.cut_guard", "50"),
+                ("kafka.cut_upper", "true"),
                 ("kafka.client.security.protocol", "SASL_SSL"),
             ]))
             .unwrap();
@@ -383,6 +425,8 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_secs(2));
         assert_eq!(c.timestamp_lookup, TimestampLookup::Search);
         assert!(!c.pushdown);
+        assert_eq!(c.cut_guard, 50);
+        assert!(c.cut_upper);
         assert_eq!(c.client.get("security.protocol").map(String::as_str), Some("SASL_SSL"));
         let none = KafkaTableConfig::new("b:1", "t")
             .with_options(&opts(&[("kafka.event_time_column", "none")]))
@@ -418,6 +462,8 @@ mod tests {
             ("kafka.timeout", "0"),
             ("kafka.format", "avro"),
             ("kafka.pushdown", "maybe"),
+            ("kafka.cut_guard", "-1"),
+            ("kafka.cut_upper", "sometimes"),
             ("kafka.client.", "x"),
         ] {
             let err = KafkaTableConfig::new("b:1", "t")

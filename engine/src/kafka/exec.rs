@@ -22,14 +22,15 @@ use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
 };
 
 use super::config::KafkaTableConfig;
-use super::offsets::{OffsetRange, SeekReport};
+use super::cut_check::{Checks, CutCheck, Executions};
+use super::offsets::{OffsetRange, PartitionCut, SeekReport};
 use super::stream::{RangeRead, read_range};
 use crate::messages::metrics::ScanMetrics;
 use crate::messages::schema::TableSchema;
@@ -44,10 +45,27 @@ pub struct KafkaScanExec {
     ranges: Vec<OffsetRange>,
     /// Indices into `ranges`, one group per output partition.
     groups: Vec<Vec<usize>>,
+    /// The partitions a time bound cut, whose ranges are checked.
+    cuts: Vec<PartitionCut>,
+    /// The table column of event time, if any.
+    event_time: Option<usize>,
     limit: Option<usize>,
     seeks: SeekReport,
+    executions: Executions,
     metrics: ExecutionPlanMetricsSet,
     properties: Arc<PlanProperties>,
+}
+
+/// What a Kafka scan reads: the ranges of the first reads, and the cuts
+/// they came from.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanPlan {
+    /// The first reads, split into ranges.
+    pub ranges: Vec<OffsetRange>,
+    /// Every partition's cut.
+    pub cuts: Vec<PartitionCut>,
+    /// How the seeks went.
+    pub seeks: SeekReport,
 }
 
 impl KafkaScanExec {
@@ -55,11 +73,13 @@ impl KafkaScanExec {
         cfg: Arc<KafkaTableConfig>,
         schema: Arc<TableSchema>,
         projection: Option<Vec<usize>>,
-        ranges: Vec<OffsetRange>,
+        plan: ScanPlan,
+        event_time: Option<usize>,
         limit: Option<usize>,
-        seeks: SeekReport,
         target_partitions: usize,
     ) -> Result<Self> {
+        let ScanPlan { ranges, cuts, seeks } = plan;
+        let cuts: Vec<PartitionCut> = cuts.into_iter().filter(PartitionCut::is_cut).collect();
         let mut kafka_partitions: Vec<i32> = ranges.iter().map(|r| r.partition).collect();
         kafka_partitions.sort_unstable();
         kafka_partitions.dedup();
@@ -82,8 +102,11 @@ impl KafkaScanExec {
             projected,
             ranges,
             groups,
+            cuts,
+            event_time,
             limit,
             seeks,
+            executions: Executions::default(),
             metrics: ExecutionPlanMetricsSet::new(),
             properties: Arc::new(properties),
         })
@@ -124,6 +147,15 @@ impl DisplayAs for KafkaScanExec {
                         ", timestamp_seeks=[broker={}, broker_rejected={}, searched={}]",
                         s.broker_answers_used, s.broker_answers_rejected, s.searches
                     )?;
+                }
+                // what is read too if the messages contradict the cut
+                let rest: Vec<OffsetRange> = self.cuts.iter().flat_map(PartitionCut::rest).collect();
+                if !rest.is_empty() {
+                    write!(f, ", if_contradicted=[")?;
+                    for (i, r) in rest.iter().enumerate() {
+                        write!(f, "{}{r}", if i == 0 { "" } else { ", " })?;
+                    }
+                    write!(f, "]")?;
                 }
                 Ok(())
             }
@@ -170,26 +202,49 @@ impl ExecutionPlan for KafkaScanExec {
             // The one partition of an empty snapshot.
             return Ok(builder.build());
         };
-        let metrics = ScanMetrics::new(&self.metrics, partition, self.cfg.malformed);
-        let reads: Vec<RangeRead> = group
-            .iter()
-            .map(|&i| RangeRead {
-                cfg: Arc::clone(&self.cfg),
-                schema: Arc::clone(&self.schema),
-                range: self.ranges[i],
-                projection: self.projection.clone(),
-                batch_size: context.session_config().batch_size(),
-                limit: self.limit,
-                metrics: metrics.clone(),
-            })
-            .collect();
+        let contradicted = MetricBuilder::new(&self.metrics).counter("cuts_contradicted", partition);
+        let checks = self
+            .executions
+            .checks_for(partition, self.groups.len(), || self.new_checks());
+        let reader = Reader {
+            cfg: Arc::clone(&self.cfg),
+            schema: Arc::clone(&self.schema),
+            projection: self.projection.clone(),
+            batch_size: context.session_config().batch_size(),
+            limit: self.limit,
+            metrics: ScanMetrics::new(&self.metrics, partition, self.cfg.malformed),
+            event_time: self.event_time,
+        };
+        let ranges: Vec<OffsetRange> = group.iter().map(|&i| self.ranges[i]).collect();
         let tx = builder.tx();
         builder.spawn_blocking(move || {
-            for read in reads {
+            for range in ranges {
                 if tx.is_closed() {
                     break; // the query no longer wants rows
                 }
-                read_range(read, tx.clone())?;
+                let check = checks.get(&range.partition).cloned();
+                read_range(reader.read(range, check.clone()), tx.clone())?;
+                let Some(check) = check else { continue };
+                let Some((what, rest)) = check.finish_range() else {
+                    continue;
+                };
+                let cut = check.cut();
+                log::warn!(
+                    "Kafka topic '{}' partition {}: {what}, beyond the lateness margin ({} ms) that the \
+                     timestamp seek assumed; reading offsets {}..{} whole instead of {}..{} (raise \
+                     'kafka.lateness' if such disorder is normal for this topic)",
+                    reader.cfg.topic,
+                    cut.partition,
+                    check.margin_ms(),
+                    cut.limit.start,
+                    cut.limit.end,
+                    cut.first.start,
+                    cut.first.end,
+                );
+                contradicted.add(1);
+                for range in rest {
+                    read_range(reader.read(range, None), tx.clone())?;
+                }
             }
             Ok(())
         });
@@ -198,6 +253,48 @@ impl ExecutionPlan for KafkaScanExec {
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
+    }
+}
+
+/// What every range read by one output partition shares.
+struct Reader {
+    cfg: Arc<KafkaTableConfig>,
+    schema: Arc<TableSchema>,
+    projection: Option<Vec<usize>>,
+    batch_size: usize,
+    limit: Option<usize>,
+    metrics: ScanMetrics,
+    event_time: Option<usize>,
+}
+
+impl Reader {
+    fn read(&self, range: OffsetRange, check: Option<Arc<CutCheck>>) -> RangeRead {
+        RangeRead {
+            cfg: Arc::clone(&self.cfg),
+            schema: Arc::clone(&self.schema),
+            range,
+            projection: self.projection.clone(),
+            batch_size: self.batch_size,
+            limit: self.limit,
+            metrics: self.metrics.clone(),
+            check,
+            event_time: self.event_time,
+        }
+    }
+}
+
+impl KafkaScanExec {
+    /// Fresh checks for one execution: one per cut partition, expecting
+    /// as many finished ranges as that partition's first read has.
+    fn new_checks(&self) -> Checks {
+        let margin_ms = i64::try_from(self.cfg.lateness.as_millis()).unwrap_or(i64::MAX);
+        self.cuts
+            .iter()
+            .map(|cut| {
+                let ranges = self.ranges.iter().filter(|r| r.partition == cut.partition).count();
+                (cut.partition, Arc::new(CutCheck::new(*cut, margin_ms, ranges)))
+            })
+            .collect()
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`offsets`]: bounds to offset ranges over one snapshot of watermarks,
 //!   with the broker's timestamp answers checked and searched around;
 //! - [`exec`]: the `ExecutionPlan`, one DataFusion partition per range;
+//! - `cut_check`: checking a time cut against the messages it read, and
+//!   reading the rest of a partition whose messages contradict it;
 //! - `stream`: reading one range on a blocking thread, decoding its
 //!   messages with [`crate::messages`];
 //! - `client`: the librdkafka calls.
@@ -21,6 +23,7 @@
 
 mod client;
 pub mod config;
+pub(crate) mod cut_check;
 pub mod exec;
 pub mod factory;
 pub mod offsets;
@@ -32,5 +35,5 @@ pub use client::scan_client_config;
 pub use config::{DataLossPolicy, KafkaTableConfig, TimestampLookup};
 pub use exec::KafkaScanExec;
 pub use factory::{KAFKA_FORMAT, KafkaTableFactory};
-pub use offsets::OffsetRange;
+pub use offsets::{OffsetRange, PartitionCut};
 pub use provider::KafkaTable;

@@ -4,18 +4,26 @@
 //! sees one consistent cut of the topic. Time bounds from
 //! [`super::pushdown`] become offsets here, through the broker's
 //! `offsets_for_times` where its answer holds up, and through a binary
-//! search over the log where it does not.
+//! search over the log where it does not. Each partition's result is a
+//! [`PartitionCut`]: what the filters allow, and the part of it read first.
 //!
-//! What must stay true: a range never leaves out an offset whose message
-//! can match the filters, given that message timestamps are out of order by
-//! at most the lateness margin `d`. That is why:
+//! What must stay true: a seek never changes a result. The seeks assume
+//! that message timestamps are out of order by at most the lateness margin
+//! `d`, and every cut is widened so that, under that assumption, no
+//! matching message is left out:
 //! - a broker answer is checked against the messages either side of it
 //!   (librdkafka's mock answers -1 to everything, Tansu answers 0 past the
 //!   end), and a wrong answer is replaced by a search, never used; "no
 //!   message at or after t" holds only if the last message is before t - d;
 //! - the search for a lower bound `t` looks for `t - d` and the search and
 //!   broker question for an upper bound `t` use `t + d`, so that disorder
-//!   within `d` cannot hide a matching message on the far side.
+//!   within `d` cannot hide a matching message on the far side;
+//! - each cut side is widened by a guard stretch of messages, so that the
+//!   scan sees the ordering on both sides of it.
+//!
+//! The assumption itself is checked where the data is read
+//! ([`super::stream`]): when the messages read contradict it, the rest of
+//! the partition ([`PartitionCut::rest`]) is read too.
 
 use std::fmt;
 
@@ -202,42 +210,109 @@ impl<'a> Seeker<'a> {
     }
 }
 
-/// The ranges one scan reads: for every partition the filters allow, the
-/// watermarks narrowed by offset bounds and by `time` (message-timestamp
-/// bounds in ms), then split into pieces of at most `max_per_split`
-/// offsets. Empty ranges are left out.
-pub(crate) fn plan_ranges(
+/// What one scan reads of one partition.
+///
+/// `limit` is everything the filters allow by partition and offset (exact
+/// bounds) within the snapshot's watermarks; `first` is the part of it that
+/// the time bounds point to, widened by a guard stretch on each side that a
+/// time bound cut. The scan reads `first`; it reads the rest of `limit`
+/// only when the messages it read contradict the ordering the time seeks
+/// assumed (see [`super::stream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionCut {
+    /// The Kafka partition.
+    pub partition: i32,
+    /// What the filters allow: `[limit.start, limit.end)`.
+    pub limit: OffsetRange,
+    /// What is read first, within `limit`.
+    pub first: OffsetRange,
+}
+
+impl PartitionCut {
+    /// True when a time bound narrowed what is read first.
+    pub fn is_cut(&self) -> bool {
+        self.first != self.limit
+    }
+
+    /// The offsets of `limit` outside `first`: what a contradicted cut
+    /// reads too.
+    pub fn rest(&self) -> Vec<OffsetRange> {
+        let p = self.partition;
+        [(self.limit.start, self.first.start), (self.first.end, self.limit.end)]
+            .into_iter()
+            .filter(|(start, end)| start < end)
+            .map(|(start, end)| OffsetRange {
+                partition: p,
+                start,
+                end,
+            })
+            .collect()
+    }
+}
+
+/// How time bounds cut a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CutPolicy {
+    /// Messages read past each side a time bound cut.
+    pub guard: i64,
+    /// Whether an upper time bound cuts the end of a partition. A lower
+    /// cut is exact on a broker with a time index (its answer is the first
+    /// offset at or after the time, whatever the order); nothing can show
+    /// that no message after an upper cut is stamped back into the window,
+    /// so by default a scan reads to the snapshot's end.
+    pub upper: bool,
+}
+
+/// The cuts one scan reads: for every partition the filters allow, the
+/// watermarks narrowed by offset bounds (`limit`), and within them by
+/// `time` (message-timestamp bounds in ms) widened by the guard on each
+/// side a time bound cut (`first`). Partitions with nothing to read are
+/// left out.
+pub(crate) fn plan_cuts(
     seeker: &mut Seeker<'_>,
     partitions: &[(i32, Watermarks)],
     bounds: &ScanBounds,
     time: Bounds,
-    max_per_split: u64,
-) -> Result<Vec<OffsetRange>> {
-    let mut ranges = Vec::new();
+    policy: CutPolicy,
+) -> Result<Vec<PartitionCut>> {
+    let guard = policy.guard;
+    let mut cuts = Vec::new();
     if time.is_empty() || bounds.offsets.is_empty() {
-        return Ok(ranges);
+        return Ok(cuts);
     }
     for &(partition, wm) in partitions {
         if !bounds.allows_partition(partition) {
             continue;
         }
-        let mut start = wm.low.max(bounds.offsets.lo.unwrap_or(i64::MIN));
-        let mut end = wm.high.min(bounds.offsets.hi.unwrap_or(i64::MAX));
-        if let Some(t) = time.lo
-            && start < end
-        {
-            start = start.max(seeker.seek(partition, wm, Edge::Lower, t)?);
+        let start = wm.low.max(bounds.offsets.lo.unwrap_or(i64::MIN));
+        let end = wm.high.min(bounds.offsets.hi.unwrap_or(i64::MAX));
+        if start >= end {
+            continue;
         }
-        if let Some(t) = time.hi
-            && start < end
-        {
-            end = end.min(seeker.seek(partition, wm, Edge::Upper, t)?);
+        let limit = OffsetRange { partition, start, end };
+        let (mut first_start, mut first_end) = (start, end);
+        if let Some(t) = time.lo {
+            let s = seeker.seek(partition, wm, Edge::Lower, t)?;
+            first_start = first_start.max(s.saturating_sub(guard));
         }
-        if start < end {
-            ranges.push(OffsetRange { partition, start, end });
+        if let Some(t) = time.hi.filter(|_| policy.upper) {
+            let e = seeker.seek(partition, wm, Edge::Upper, t)?;
+            first_end = first_end.min(e.saturating_add(guard));
         }
+        // the bounds can cross (no message in the window): an empty `first`
+        let first_start = first_start.min(end);
+        let first = OffsetRange {
+            partition,
+            start: first_start,
+            end: first_end.max(first_start),
+        };
+        cuts.push(PartitionCut {
+            partition,
+            limit,
+            first,
+        });
     }
-    Ok(split(&ranges, max_per_split))
+    Ok(cuts)
 }
 
 /// Splits every range into consecutive pieces of at most `max` offsets.
@@ -449,8 +524,22 @@ mod tests {
         }
     }
 
+    fn both(guard: i64) -> CutPolicy {
+        CutPolicy { guard, upper: true }
+    }
+
     #[test]
-    fn ranges_combine_partition_offset_and_time_bounds_then_split() {
+    fn by_default_an_upper_bound_does_not_cut() {
+        let log = FakeLog::new(&monotonic(100), |_| -1);
+        let time = Bounds::new(Some(1_000 + 10 * 30), Some(1_000 + 10 * 90));
+        let mut seeker = Seeker::new(&log, 0, TimestampLookup::Auto);
+        let policy = CutPolicy { guard: 0, upper: false };
+        let cuts = plan_cuts(&mut seeker, &[(0, log.wm())], &ScanBounds::default(), time, policy).unwrap();
+        assert_eq!((cuts[0].first.start, cuts[0].first.end), (30, 100));
+    }
+
+    #[test]
+    fn cuts_combine_partition_offset_and_time_bounds_and_widen_by_the_guard() {
         let log = FakeLog::new(&monotonic(100), |_| -1);
         let parts = [(0, log.wm()), (1, log.wm()), (2, Watermarks { low: 5, high: 5 })];
         let bounds = ScanBounds {
@@ -460,28 +549,69 @@ mod tests {
         };
         let time = Bounds::new(Some(1_000 + 10 * 30), Some(1_000 + 10 * 90));
         let mut seeker = Seeker::new(&log, 0, TimestampLookup::Auto);
-        let ranges = plan_ranges(&mut seeker, &parts, &bounds, time, 25).unwrap();
-        let shown: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+        let r = |partition, start, end| OffsetRange { partition, start, end };
+        let cuts = plan_cuts(&mut seeker, &parts, &bounds, time, both(0)).unwrap();
         assert_eq!(
-            shown,
+            cuts,
             [
-                "0:[30..55)",
-                "0:[55..80)",
-                "0:[80..90)",
-                "1:[30..55)",
-                "1:[55..80)",
-                "1:[80..90)"
+                PartitionCut {
+                    partition: 0,
+                    limit: r(0, 10, 100),
+                    first: r(0, 30, 90)
+                },
+                PartitionCut {
+                    partition: 1,
+                    limit: r(1, 10, 100),
+                    first: r(1, 30, 90)
+                },
             ]
         );
+        assert_eq!(cuts[0].rest(), [r(0, 10, 30), r(0, 90, 100)]);
+        assert!(cuts[0].is_cut());
+        // a guard widens each side that a time bound cut, within the limit
+        let guarded = plan_cuts(&mut seeker, &parts, &bounds, time, both(25)).unwrap();
+        assert_eq!(guarded[0].first, r(0, 10, 100));
+        assert!(!guarded[0].is_cut() && guarded[0].rest().is_empty());
+        let lower_only = plan_cuts(
+            &mut seeker,
+            &parts,
+            &bounds,
+            Bounds::new(Some(1_000 + 10 * 30), None),
+            both(5),
+        )
+        .unwrap();
+        assert_eq!(lower_only[0].first, r(0, 25, 100));
+        assert_eq!(lower_only[0].rest(), [r(0, 10, 25)]);
+        // a window after every message: an empty first read at the end, the rest before it
+        let after = plan_cuts(
+            &mut seeker,
+            &parts[..1],
+            &ScanBounds::default(),
+            Bounds::new(Some(9_999), None),
+            both(0),
+        )
+        .unwrap();
+        assert_eq!(after[0].first, r(0, 100, 100));
+        assert_eq!(after[0].rest(), [r(0, 0, 100)]);
         // an empty partition, an empty time range and a contradiction read nothing
-        let none = plan_ranges(&mut seeker, &parts[2..], &ScanBounds::default(), Bounds::default(), 25).unwrap();
+        let none = plan_cuts(
+            &mut seeker,
+            &parts[2..],
+            &ScanBounds::default(),
+            Bounds::default(),
+            both(25),
+        )
+        .unwrap();
         assert!(none.is_empty());
         let empty = Bounds::new(Some(5), Some(5));
         assert!(
-            plan_ranges(&mut seeker, &parts, &ScanBounds::default(), empty, 25)
+            plan_cuts(&mut seeker, &parts, &ScanBounds::default(), empty, both(25))
                 .unwrap()
                 .is_empty()
         );
+        // the first reads split into pieces
+        let pieces = split(&[cuts[0].first], 25);
+        assert_eq!(pieces, [r(0, 30, 55), r(0, 55, 80), r(0, 80, 90)]);
     }
 
     #[test]

@@ -20,8 +20,8 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::client::{self, BrokerIndex};
 use super::config::{EventTimeColumn, KafkaTableConfig};
-use super::exec::KafkaScanExec;
-use super::offsets::{OffsetRange, SeekReport, Seeker, fill_partitions, plan_ranges};
+use super::exec::{KafkaScanExec, ScanPlan};
+use super::offsets::{CutPolicy, OffsetRange, PartitionCut, SeekReport, Seeker, fill_partitions, plan_cuts, split};
 use super::pushdown;
 use crate::error::{PulseError, Result};
 use crate::messages::schema::{TableSchema, orders_schema};
@@ -92,8 +92,9 @@ impl KafkaTable {
         self.event_time.as_deref()
     }
 
-    /// Fixes the snapshot for `filters`: the offset ranges a scan reads.
-    pub async fn plan_ranges(&self, filters: &[Expr]) -> Result<(Vec<OffsetRange>, SeekReport)> {
+    /// Fixes the snapshot for `filters`: what a scan reads of each
+    /// partition, and how the timestamp seeks went.
+    pub async fn plan_cuts(&self, filters: &[Expr]) -> Result<(Vec<PartitionCut>, SeekReport)> {
         let bounds = if self.cfg.pushdown {
             pushdown::translate(filters, self.event_time.as_deref())
         } else {
@@ -115,10 +116,12 @@ impl KafkaTable {
                 cfg: &cfg,
             };
             let mut seeker = Seeker::new(&index, lateness_ms, cfg.timestamp_lookup);
-            let max = cfg.max_messages_per_split.unwrap_or(u64::MAX);
-            let ranges = plan_ranges(&mut seeker, &partitions, &bounds, time, max)?;
-            let report = seeker.report;
-            Ok((ranges, report))
+            let policy = CutPolicy {
+                guard: i64::try_from(cfg.cut_guard).unwrap_or(i64::MAX),
+                upper: cfg.cut_upper,
+            };
+            let cuts = plan_cuts(&mut seeker, &partitions, &bounds, time, policy)?;
+            Ok((cuts, seeker.report))
         })
         .await
     }
@@ -166,18 +169,24 @@ impl TableProvider for KafkaTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let (mut ranges, seeks) = self.plan_ranges(filters).await.map_err(DataFusionError::from)?;
+        let (cuts, seeks) = self.plan_cuts(filters).await.map_err(DataFusionError::from)?;
         let target_partitions = state.config().target_partitions();
-        if self.cfg.max_messages_per_split.is_none() {
-            ranges = fill_partitions(ranges, target_partitions);
-        }
+        let firsts: Vec<OffsetRange> = cuts.iter().map(|c| c.first).filter(|r| !r.is_empty()).collect();
+        let ranges = match self.cfg.max_messages_per_split {
+            Some(max) => split(&firsts, max),
+            None => fill_partitions(firsts, target_partitions),
+        };
+        let event_time = self
+            .event_time
+            .as_deref()
+            .and_then(|name| self.schema.table.index_of(name).ok());
         Ok(Arc::new(KafkaScanExec::new(
             Arc::clone(&self.cfg),
             Arc::clone(&self.schema),
             projection.cloned(),
-            ranges,
+            ScanPlan { ranges, cuts, seeks },
+            event_time,
             limit,
-            seeks,
             target_partitions,
         )?))
     }

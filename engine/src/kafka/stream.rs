@@ -4,7 +4,9 @@
 //! range's partition at its start offset, polls until the range's end,
 //! decodes every batch-sized chunk of messages with [`ChunkDecoder`], and
 //! sends the batches to the query through a bounded channel, so a slow
-//! consumer of the results holds back the fetching.
+//! consumer of the results holds back the fetching. A range of a time cut
+//! also watches each message's time and event time for what would
+//! contradict the cut ([`super::cut_check`]).
 //!
 //! What must stay true: the range is read exactly, from `start` up to but
 //! not including `end`, whatever the broker has received since planning
@@ -16,7 +18,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
 use datafusion::error::Result as DFResult;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
@@ -25,11 +29,12 @@ use tokio::sync::mpsc::Sender;
 
 use super::client;
 use super::config::{DataLossPolicy, KafkaTableConfig};
+use super::cut_check::{Contradiction, CutCheck, OrderWatch};
 use super::offsets::OffsetRange;
 use crate::error::{PulseError, Result};
 use crate::messages::decode::{ChunkDecoder, DecodeError, MessageChunk};
 use crate::messages::metrics::ScanMetrics;
-use crate::messages::schema::TableSchema;
+use crate::messages::schema::{OFFSET_COLUMN, TIMESTAMP_COLUMN, TableSchema, utc_millis};
 
 /// What one scan partition reads and how.
 pub(crate) struct RangeRead {
@@ -40,6 +45,12 @@ pub(crate) struct RangeRead {
     pub batch_size: usize,
     pub limit: Option<usize>,
     pub metrics: ScanMetrics,
+    /// The check of the cut this range is part of, if a time bound cut its
+    /// partition; `None` for an uncut partition and for a cut's rest.
+    pub check: Option<Arc<CutCheck>>,
+    /// The table column of event time, whose distance from message time
+    /// the check watches.
+    pub event_time: Option<usize>,
 }
 
 /// Reads `read.range` and sends its batches to `tx`. Returns when the range
@@ -53,7 +64,10 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
         batch_size,
         limit,
         metrics,
+        check,
+        event_time,
     } = read;
+    let mut order = OrderWatch::default();
     let batch_size = batch_size.max(1);
     let consumer = client::consumer(&cfg)?;
     client::assign(&consumer, &cfg, range.partition, range.start)?;
@@ -72,6 +86,12 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
             .decode(&mut decoder, chunk)
             .map_err(|e| decode_error(&cfg, range.partition, e))?
             .batch;
+        if let (Some(check), Some(column)) = (&check, event_time)
+            && !check.is_contradicted()
+            && let Some(what) = skew_beyond(&batch, column, check.margin_ms())
+        {
+            check.contradict(what);
+        }
         if let Some(limit) = limit {
             batch = batch.slice(0, batch.num_rows().min(limit - *rows_sent));
         }
@@ -104,7 +124,13 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
                 if m.offset() >= range.end {
                     break;
                 }
-                chunk.push(m.payload(), m.offset(), m.timestamp().to_millis(), m.key());
+                let ts = m.timestamp().to_millis();
+                if let (Some(check), Some(ts)) = (&check, ts)
+                    && let Some(what) = order.see(m.offset(), ts, check.margin_ms())
+                {
+                    check.contradict(what);
+                }
+                chunk.push(m.payload(), m.offset(), ts, m.key());
                 next = m.offset() + 1;
                 idle_since = None;
                 if chunk.len() >= batch_size && !send(&mut chunk, &mut rows_sent)? {
@@ -136,6 +162,27 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
         send(&mut chunk, &mut rows_sent)?;
     }
     Ok(())
+}
+
+/// The first row of `batch` whose event time (column `event`) is further
+/// from its message time than `margin_ms`.
+fn skew_beyond(batch: &RecordBatch, event: usize, margin_ms: i64) -> Option<Contradiction> {
+    let event = cast(batch.column(event), &utc_millis()).ok()?;
+    let event = event.as_primitive::<TimestampMillisecondType>();
+    let message = batch
+        .column_by_name(TIMESTAMP_COLUMN)?
+        .as_primitive::<TimestampMillisecondType>();
+    let offsets = batch.column_by_name(OFFSET_COLUMN)?.as_primitive::<Int64Type>();
+    (0..batch.num_rows()).find_map(|i| {
+        if event.is_null(i) || message.is_null(i) {
+            return None;
+        }
+        let skew = message.value(i).saturating_sub(event.value(i));
+        (skew.saturating_abs() > margin_ms).then(|| Contradiction::Skew {
+            offset: offsets.value(i),
+            skew_ms: skew,
+        })
+    })
 }
 
 /// A decode error as the Kafka table reports it: with the topic and
