@@ -9,7 +9,9 @@
 //!
 //! What must stay true: every request is bounded in time (a missing bucket
 //! or a server that does not answer is an error, never a hang), and every
-//! error names the location.
+//! error names the location. An `s3://` or `file://` location is a URL,
+//! whose path is percent-decoded once (`s3://b/my%20folder/` is the folder
+//! `my folder`); a plain local path is taken as written.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -71,18 +73,21 @@ pub fn resolve(runtime: &RuntimeEnv, location: &str, aws: &BTreeMap<String, Stri
                 store
             }
         };
+        // a URL: its path is percent-decoded once, as DataFusion reads one
+        let prefix = percent_decode(prefix.trim_end_matches('/')).map_err(invalid)?;
+        let prefix = Path::parse(&prefix).map_err(|e| invalid(e.to_string()))?;
         return Ok(Location {
             display: location.to_string(),
             store_url,
             store,
-            prefix: Path::from(prefix.trim_end_matches('/')),
+            prefix,
         });
     }
     if !aws.is_empty() {
         return Err(invalid("'aws.*' options apply only to s3:// locations".into()));
     }
     let path = match location.strip_prefix("file://") {
-        Some(p) => std::path::PathBuf::from(p),
+        Some(p) => std::path::PathBuf::from(percent_decode(p).map_err(invalid)?),
         None if location.contains("://") => {
             return Err(invalid("use a local path, file:///path or s3://bucket/prefix/".into()));
         }
@@ -99,6 +104,14 @@ pub fn resolve(runtime: &RuntimeEnv, location: &str, aws: &BTreeMap<String, Stri
         store: Arc::new(object_store::local::LocalFileSystem::new()),
         prefix,
     })
+}
+
+/// A URL's path, percent-decoded once.
+fn percent_decode(path: &str) -> std::result::Result<String, String> {
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map(|p| p.into_owned())
+        .map_err(|_| "the path is not UTF-8 once percent-decoded".to_string())
 }
 
 /// An S3 store for `bucket`: the environment, then the options; requests

@@ -72,8 +72,10 @@ trait ChildPath {
 }
 
 impl ChildPath for Path {
+    /// The object `key` below this path, named exactly `key` (a `%` in it is
+    /// a `%` in the object's name, as a writer such as Spark makes it).
     fn child_path(&self, key: &str) -> Path {
-        key.split('/').fold(self.clone(), |p, part| p.join(part))
+        Path::parse(format!("{self}/{key}")).unwrap()
     }
 }
 
@@ -336,11 +338,11 @@ async fn bad_batches_are_errors_that_name_the_object_or_batch() {
         three_batches(&place).await;
         let ctx = place.ctx().await;
         place
-            .put("batch_id=20261103/bad.parquet", b"this is not parquet".to_vec())
+            .put("batch_id=20261103T000000Z/bad.parquet", b"this is not parquet".to_vec())
             .await;
         let err = error(&ctx, "SELECT * FROM customers").await;
         assert!(
-            err.contains("batch_id=20261103/bad.parquet") && err.contains("not a readable Parquet file"),
+            err.contains("batch_id=20261103T000000Z/bad.parquet") && err.contains("not a readable Parquet file"),
             "{}: {err}",
             place.name
         );
@@ -350,13 +352,14 @@ async fn bad_batches_are_errors_that_name_the_object_or_batch() {
         let ctx = place.ctx().await;
         place
             .put_rows(
-                "batch_id=20261104/part-0.parquet",
+                "batch_id=20261104T000000Z/part-0.parquet",
                 vec![("id", text(&["c9"])), ("company_name", text(&["Nine"]))],
             )
             .await;
         let err = error(&ctx, "SELECT count(*) FROM customers").await;
         assert!(
-            err.contains("batch '20261104'") && err.contains("has no 'customer_id' column (it has id, company_name)"),
+            err.contains("batch '20261104T000000Z'")
+                && err.contains("has no 'customer_id' column (it has id, company_name)"),
             "{}: {err}",
             place.name
         );
@@ -364,19 +367,191 @@ async fn bad_batches_are_errors_that_name_the_object_or_batch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_empty_prefix_is_an_empty_table() {
+async fn an_empty_prefix_is_an_error_naming_it_not_an_empty_table() {
     for place in places() {
         let ctx = place.ctx().await;
+        for table in ["customers", "customers_history"] {
+            let err = error(&ctx, &format!("SELECT count(*) FROM {table}")).await;
+            assert!(
+                err.contains(&format!("'{}'", place.location)) && err.contains("holds no customer batch"),
+                "{}: {err}",
+                place.name
+            );
+        }
+        // a prefix of hidden objects only is just as empty
+        place.put("_SUCCESS", Vec::new()).await;
+        let err = error(&ctx, "SELECT count(*) FROM customers").await;
+        assert!(err.contains("holds no customer batch"), "{}: {err}", place.name);
+    }
+}
+
+/// One customer row file: `customer_id`, and industries as text.
+async fn one_customer(place: &Place, key: &str, id: ArrayRef, industries: &str) {
+    place
+        .put_rows(
+            key,
+            vec![("customer_id", id), ("specialised_industries", text(&[industries]))],
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integer_batch_ids_order_as_integers_and_ambiguities_are_errors() {
+    for place in places() {
+        one_customer(&place, "batch_id=9/part-0.parquet", text(&["c1"]), "Food").await;
+        one_customer(&place, "batch_id=10/part-0.parquet", text(&["c1"]), "Polymer").await;
+        let ctx = place.ctx().await;
         assert_eq!(
-            rows(&ctx, "SELECT count(*) FROM customers").await,
-            ["0"],
+            rows(&ctx, "SELECT batch_id, specialised_industries FROM customers").await,
+            ["10, [Polymer]"],
+            "{}: batch 10 is newer than batch 9",
+            place.name
+        );
+        // a batch holding only _SUCCESS is a batch being written, not no batch
+        place.put("batch_id=11/_SUCCESS", Vec::new()).await;
+        let err = error(&ctx, "SELECT * FROM customers").await;
+        assert!(
+            err.contains("'batch_id=11' holds no data file"),
+            "{}: {err}",
+            place.name
+        );
+        one_customer(&place, "batch_id=11/part-0.parquet", text(&["c1"]), "Food").await;
+        // an integer id beside a text id cannot be ordered
+        one_customer(&place, "batch_id=abc/part-0.parquet", text(&["c1"]), "Food").await;
+        let err = error(&ctx, "SELECT * FROM customers").await;
+        assert!(
+            err.contains("'10' and 'abc'") || err.contains("'11' and 'abc'") || err.contains("'9' and 'abc'"),
+            "{}: {err}",
+            place.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folder_names_are_percent_decoded_once_and_odd_characters_read() {
+    for place in places() {
+        // as Spark writes a time partition, and a folder with characters that
+        // URLs encode
+        one_customer(
+            &place,
+            "batch_id=2026-11-18T12%3A00%3A00Z/part-0.parquet",
+            text(&["c1"]),
+            "Food",
+        )
+        .await;
+        one_customer(
+            &place,
+            "batch_id=2026-11-19T12%3A00%3A00Z/ü #?%20 x.parquet",
+            text(&["c1"]),
+            "Polymer",
+        )
+        .await;
+        let ctx = place.ctx().await;
+        assert_eq!(
+            rows(&ctx, "SELECT batch_id, specialised_industries FROM customers").await,
+            ["2026-11-19T12:00:00Z, [Polymer]"],
             "{}",
             place.name
         );
         assert_eq!(
-            rows(&ctx, "SELECT count(*) FROM customers_history").await,
-            ["0"],
+            rows(
+                &ctx,
+                "SELECT CAST(valid_from AS VARCHAR) FROM customers_history ORDER BY 1"
+            )
+            .await,
+            ["2026-11-18T12:00:00Z", "2026-11-19T12:00:00Z"],
             "{}",
+            place.name
+        );
+        // a location below a folder with a space and a non-ASCII letter: a URL
+        // spells them percent-encoded, a plain path as they are
+        one_customer(&place, "sub dir ü/batch_id=1/part-0.parquet", text(&["c7"]), "Food").await;
+        let below = match place.name {
+            "local" => format!("{}/sub dir ü", place.location),
+            _ => format!("{}sub%20dir%20%C3%BC/", place.location),
+        };
+        let options = if place.options.is_empty() {
+            String::new()
+        } else {
+            format!(" OPTIONS ({})", place.options)
+        };
+        ctx.sql(&format!(
+            "CREATE EXTERNAL TABLE below STORED AS CUSTOMER_BATCHES LOCATION '{below}'{options}"
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            rows(&ctx, "SELECT customer_id FROM below").await,
+            ["c7"],
+            "{}: {below}",
+            place.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_columns_of_the_wrong_type_are_errors_naming_the_file() {
+    use datafusion::arrow::array::{DictionaryArray, Float64Array, Int64Array};
+    use datafusion::arrow::datatypes::Int32Type;
+    for place in places() {
+        // an integer id reads as its decimal text; dictionary-encoded text reads as text
+        let dictionary: DictionaryArray<Int32Type> = vec!["Food"].into_iter().collect();
+        place
+            .put_rows(
+                "batch_id=1/part-0.parquet",
+                vec![
+                    ("customer_id", Arc::new(Int64Array::from(vec![125])) as ArrayRef),
+                    ("specialised_industries", Arc::new(dictionary) as ArrayRef),
+                ],
+            )
+            .await;
+        let ctx = place.ctx().await;
+        assert_eq!(
+            rows(&ctx, "SELECT customer_id, specialised_industries FROM customers").await,
+            ["125, [Food]"],
+            "{}",
+            place.name
+        );
+        // a float id would match no order
+        one_customer(
+            &place,
+            "batch_id=2/part-0.parquet",
+            Arc::new(Float64Array::from(vec![1.0])),
+            "Food",
+        )
+        .await;
+        let err = error(&ctx, "SELECT * FROM customers").await;
+        assert!(
+            err.contains("batch_id=2/part-0.parquet") && err.contains("column 'customer_id' is Float64"),
+            "{}: {err}",
+            place.name
+        );
+        // without industries, nothing can be attributed
+        place
+            .put_rows("batch_id=2/part-0.parquet", vec![("customer_id", text(&["c2"]))])
+            .await;
+        let err = error(&ctx, "SELECT * FROM customers").await;
+        assert!(
+            err.contains("batch_id=2/part-0.parquet") && err.contains("has no 'specialised_industries' column"),
+            "{}: {err}",
+            place.name
+        );
+        place
+            .put_rows(
+                "batch_id=2/part-0.parquet",
+                vec![
+                    ("customer_id", text(&["c2"])),
+                    (
+                        "specialised_industries",
+                        Arc::new(Int64Array::from(vec![3])) as ArrayRef,
+                    ),
+                ],
+            )
+            .await;
+        let err = error(&ctx, "SELECT * FROM customers").await;
+        assert!(
+            err.contains("column 'specialised_industries' is Int64"),
+            "{}: {err}",
             place.name
         );
     }

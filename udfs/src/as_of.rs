@@ -1,5 +1,5 @@
-//! The as-of time `T` of the answer: the session setting `pulse.as_of` and
-//! the function `pulse_as_of()` that reads it.
+//! The function `pulse_as_of()`: the as-of time `T` of the answer, from the
+//! session setting `pulse.as_of` ([`crate::settings`]).
 //!
 //! `SET pulse.as_of = '2026-11-20T00:00:00Z'` pins `T`; `SET pulse.as_of =
 //! ''` unpins it, and `T` is then the time the query starts (as `now()`).
@@ -25,83 +25,14 @@
 //! # }
 //! ```
 
-use std::any::Any;
-
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::Utc;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 
-use crate::rfc3339::parse_nanos;
-
-/// Pulse's session settings (`SET pulse.…`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PulseOptions {
-    /// The pinned as-of time in nanoseconds since the epoch, if any.
-    pub as_of_ns: Option<i64>,
-}
-
-impl PulseOptions {
-    /// The setting's key, below the `pulse.` prefix.
-    pub const AS_OF: &'static str = "as_of";
-
-    /// `T` pinned to a time given as RFC 3339 text ([`crate::rfc3339`],
-    /// kept to the nanosecond); empty or `now` unpins it.
-    pub fn parse_as_of(value: &str) -> Result<Option<i64>> {
-        let v = value.trim();
-        if v.is_empty() || v.eq_ignore_ascii_case("now") {
-            return Ok(None);
-        }
-        match parse_nanos(v) {
-            Ok(ns) => Ok(Some(ns)),
-            Err(e) => plan_err!(
-                "pulse.as_of must be an RFC 3339 time such as 2026-11-20T00:00:00Z, or '' for the query's \
-                 start, not '{value}': {e}"
-            ),
-        }
-    }
-}
-
-impl ConfigExtension for PulseOptions {
-    const PREFIX: &'static str = "pulse";
-}
-
-impl ExtensionOptions for PulseOptions {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn cloned(&self) -> Box<dyn ExtensionOptions> {
-        Box::new(self.clone())
-    }
-
-    fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        match key {
-            Self::AS_OF => {
-                self.as_of_ns = Self::parse_as_of(value)?;
-                Ok(())
-            }
-            other => plan_err!("unknown setting 'pulse.{other}'; Pulse has 'pulse.as_of'"),
-        }
-    }
-
-    fn entries(&self) -> Vec<ConfigEntry> {
-        vec![ConfigEntry {
-            key: format!("{}.{}", Self::PREFIX, Self::AS_OF),
-            value: self
-                .as_of_ns
-                .map(|ns| DateTime::<Utc>::from_timestamp_nanos(ns).to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-            description: "The as-of time T of the answer (RFC 3339); unset, T is the query's start",
-        }]
-    }
-}
+use crate::settings::PulseOptions;
 
 /// The function `pulse_as_of()`: `T` as a UTC nanosecond timestamp.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -167,37 +98,5 @@ impl ScalarUDFImpl for PulseAsOf {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let ns = Self::pinned(&args.config_options).unwrap_or_else(Self::now);
         Ok(ColumnarValue::Scalar(Self::literal(ns)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parsing() {
-        assert_eq!(
-            PulseOptions::parse_as_of("1970-01-01T00:00:01Z").unwrap(),
-            Some(1_000_000_000)
-        );
-        assert_eq!(
-            PulseOptions::parse_as_of("1970-01-01T01:00:01+01:00").unwrap(),
-            Some(1_000_000_000)
-        );
-        // kept to the nanosecond, as order times are
-        assert_eq!(
-            PulseOptions::parse_as_of("1970-01-01T00:00:00.0000005Z").unwrap(),
-            Some(500)
-        );
-        assert_eq!(PulseOptions::parse_as_of("").unwrap(), None);
-        assert_eq!(PulseOptions::parse_as_of("now").unwrap(), None);
-        let err = PulseOptions::parse_as_of("yesterday").unwrap_err().to_string();
-        assert!(err.contains("'yesterday'") && err.contains("RFC 3339"), "{err}");
-    }
-
-    #[test]
-    fn unknown_settings_are_named() {
-        let err = PulseOptions::default().set("asof", "x").unwrap_err().to_string();
-        assert!(err.contains("'pulse.asof'"), "{err}");
     }
 }

@@ -134,12 +134,12 @@ impl IndustryName {
 
 /// "Oil&Gas" in its spellings, or a separator: `,` `;` `|` `/` `&` or the word `and`.
 static TOKENS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?P<oil>\boil\s*(?:&|\band\b)\s*gas\b)|[,;|/&]|\band\b").expect("a valid pattern")
+    Regex::new(r"(?i)(?P<oil>\boil(?:\s*&\s*|\s+and\s+)gas\b)|[,;|/&]|\band\b").expect("a valid pattern")
 });
 
 /// A whole (folded) name that is Oil&Gas.
 static OIL_AND_GAS_WHOLE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^oil\s*(?:&|and)\s*gas$").expect("a valid pattern"));
+    LazyLock::new(|| Regex::new(r"^oil(?:\s*&\s*|\s+and\s+)gas$").expect("a valid pattern"));
 
 /// Lower case, trimmed, inner whitespace runs folded to one space.
 fn fold(name: &str) -> String {
@@ -244,6 +244,10 @@ mod tests {
             "oil& gas",
         ] {
             assert_eq!(shown(s), known(&["Oil&Gas"]), "{s}");
+        }
+        // "and" is a word of its own: these are names outside the 10
+        for s in ["oil andgas", "oiland gas", "oilandgas"] {
+            assert_eq!(shown(s), vec![(s.to_string(), false)], "{s}");
         }
     }
 

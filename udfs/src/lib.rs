@@ -5,7 +5,9 @@
 //!   free text into them;
 //! - [`industries_table`] holds `industries()`, the 10 as a table;
 //! - [`normalize_industries`] holds `normalize_industries(text_or_list)`;
-//! - [`as_of`] holds the `pulse.as_of` setting and `pulse_as_of()`;
+//! - [`settings`] holds the `pulse.*` session settings (`pulse.as_of`,
+//!   `pulse.offsets`);
+//! - [`as_of`] holds `pulse_as_of()`, which reads `pulse.as_of`;
 //! - [`rfc3339`] reads RFC 3339 times to the nanosecond, for `T` and for
 //!   order times alike;
 //! - [`explode_industries`] holds `explode_industries(...)`, one row per
@@ -27,12 +29,14 @@ pub mod industries_table;
 pub mod industry_names;
 pub mod normalize_industries;
 pub mod rfc3339;
+pub mod settings;
 
-pub use as_of::{PulseAsOf, PulseOptions};
+pub use as_of::PulseAsOf;
 pub use explode_industries::ExplodeIndustriesFunction;
 pub use industries_table::IndustriesFunction;
 pub use industry_names::{Industry, IndustryName, parse_industries};
 pub use normalize_industries::NormalizeIndustries;
+pub use settings::PulseOptions;
 
 /// Registers every Pulse function in a session state.
 pub fn register_state(state: &mut SessionState) -> datafusion::error::Result<()> {

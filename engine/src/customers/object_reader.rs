@@ -1,14 +1,17 @@
 //! Reading one Parquet object of a batch into the customer columns.
 //!
 //! Only `customer_id`, `company_name` and `specialised_industries` are read.
-//! `customer_id` is cast to text (so it joins with the orders'
-//! `customer_id`); `company_name` is text; `specialised_industries` becomes
-//! `list<utf8>`, a text field being a one-element list, so that both forms
-//! DESIGN.md allows read the same way.
+//! `customer_id` is text, or an integer read as its decimal text (so it
+//! joins with the orders' `customer_id`); `company_name` is text;
+//! `specialised_industries` is text or a list of text (either plain or
+//! dictionary-encoded) and becomes `list<utf8>`, a text field being a
+//! one-element list, so that both forms DESIGN.md allows read the same way.
 //!
-//! What must stay true: an object that is not Parquet, and a batch object
-//! without `customer_id`, are errors naming the object and its batch; a
-//! missing `company_name` or `specialised_industries` is NULL.
+//! What must stay true: an object that is not Parquet, an object without
+//! `customer_id` or `specialised_industries`, and a column of another type
+//! (a floating-point `customer_id` would match no order) are errors naming
+//! the object, its batch and the column, never rows that quietly match
+//! nothing; a missing `company_name` is NULL.
 
 use std::sync::Arc;
 
@@ -78,7 +81,9 @@ pub async fn read_object(
     let reader = DefaultParquetFileReaderFactory::new(Arc::clone(&location.store))
         .create_reader(
             0,
-            PartitionedFile::new(file.path.to_string(), file.size),
+            // the listed path as it is: re-parsing it from text would
+            // percent-encode it a second time
+            PartitionedFile::from(file.meta()),
             None,
             &ExecutionPlanMetricsSet::new(),
         )
@@ -87,16 +92,35 @@ pub async fn read_object(
         .await
         .map_err(|e| fail(format!("not a readable Parquet file: {e}")))?;
     let file_schema = Arc::clone(builder.schema());
-    let Ok(id_index) = file_schema.index_of(CUSTOMER_ID) else {
-        let columns: Vec<&str> = file_schema.fields().iter().map(|f| f.name().as_str()).collect();
-        return Err(fail(format!(
-            "has no '{CUSTOMER_ID}' column (it has {})",
-            columns.join(", ")
-        )));
+    let required = |name: &str| {
+        file_schema.index_of(name).map_err(|_| {
+            let columns: Vec<&str> = file_schema.fields().iter().map(|f| f.name().as_str()).collect();
+            fail(format!("has no '{name}' column (it has {})", columns.join(", ")))
+        })
     };
+    let id_index = required(CUSTOMER_ID)?;
+    let industries_index = required(INDUSTRIES)?;
     let name_index = file_schema.index_of(COMPANY_NAME).ok();
-    let industries_index = file_schema.index_of(INDUSTRIES).ok();
-    let wanted: Vec<usize> = [Some(id_index), name_index, industries_index]
+    let id_type = file_schema.field(id_index).data_type();
+    if !is_text(id_type) && !id_type.is_integer() {
+        return Err(fail(format!(
+            "column '{CUSTOMER_ID}' is {id_type}; customer ids must be text or integers (an id such as 1.0 \
+             would match no order)"
+        )));
+    }
+    let industries_type = file_schema.field(industries_index).data_type();
+    let is_list_of_text = match industries_type {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::ListView(f) => {
+            is_text(f.data_type())
+        }
+        _ => false,
+    };
+    if !is_text(industries_type) && !is_list_of_text {
+        return Err(fail(format!(
+            "column '{INDUSTRIES}' is {industries_type}; it must be text or a list of text"
+        )));
+    }
+    let wanted: Vec<usize> = [Some(id_index), name_index, Some(industries_index)]
         .into_iter()
         .flatten()
         .collect();
@@ -111,6 +135,15 @@ pub async fn read_object(
         .await
         .map_err(|e| fail(format!("cannot be read: {e}")))?;
     batches.iter().map(|b| canonical(b, &fail)).collect()
+}
+
+/// True for text, plain or dictionary-encoded.
+fn is_text(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, values) => is_text(values),
+        _ => false,
+    }
 }
 
 /// DataFusion's object-store Parquet reader, as a type the Parquet stream
@@ -156,9 +189,9 @@ fn canonical(batch: &RecordBatch, fail: &dyn Fn(String) -> PulseError) -> Result
         None => new_null_array(&DataType::Utf8, n),
     };
     let industries = match column(INDUSTRIES) {
-        None => new_null_array(&list_of_text(), n),
+        None => return Err(fail(format!("has no '{INDUSTRIES}' column"))),
         Some(a) => match a.data_type() {
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+            t if is_text(t) || *t == DataType::Null => {
                 // text: each row a list of one element (NULL stays NULL)
                 let text = as_text(INDUSTRIES, a)?;
                 let nulls = text.logical_nulls();
