@@ -12,7 +12,7 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::customers::{CUSTOMER_BATCHES_FORMAT, CustomerBatchesFactory};
-use crate::kafka::{KAFKA_FORMAT, KafkaTableFactory};
+use crate::kafka::{CutLog, KAFKA_FORMAT, KafkaTableFactory, PulseCutFunction};
 
 /// Adds Pulse's table factories to a session state builder.
 pub fn with_pulse(builder: SessionStateBuilder) -> SessionStateBuilder {
@@ -22,8 +22,9 @@ pub fn with_pulse(builder: SessionStateBuilder) -> SessionStateBuilder {
 }
 
 /// A session state with DataFusion's defaults and Pulse's registrations:
-/// the table factories, the `pulse.*` settings, `information_schema`, and
-/// every function of `pulse_udfs`.
+/// the table factories, the `pulse.*` settings, `information_schema`, every
+/// function of `pulse_udfs`, and `pulse_cut()` with the session's
+/// [`CutLog`].
 pub fn pulse_state(config: SessionConfig) -> SessionState {
     pulse_state_with_runtime(config, Arc::new(RuntimeEnv::default()))
 }
@@ -32,13 +33,15 @@ pub fn pulse_state(config: SessionConfig) -> SessionState {
 pub fn pulse_state_with_runtime(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionState {
     let config = config
         .with_information_schema(true)
-        .with_option_extension(pulse_udfs::PulseOptions::default());
+        .with_option_extension(pulse_udfs::PulseOptions::default())
+        .with_extension(Arc::new(CutLog::default()));
     let builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features();
     let mut state = with_pulse(builder).build();
     pulse_udfs::register_state(&mut state).expect("registering a function in a new session cannot fail");
+    state.register_udtf(PulseCutFunction::NAME, Arc::new(PulseCutFunction));
     state
 }
 

@@ -15,9 +15,12 @@ use datafusion::arrow::datatypes::{Float64Type, UInt64Type};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::Schema;
+use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use pulse::engine::kafka::CutLog;
 use pulse::engine::session::pulse_state_with_runtime;
 
 use crate::error::{CliError, Context};
@@ -88,11 +91,8 @@ fn answer_context(limit: usize) -> Result<SessionContext, CliError> {
 /// Runs `pulse answer`.
 pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
     if let Some(t) = &args.as_of {
-        chrono::DateTime::parse_from_rfc3339(t).map_err(|e| {
-            CliError::usage(format!(
-                "--as-of '{t}' is not an RFC 3339 time such as 2026-11-20T00:00:00Z: {e}"
-            ))
-        })?;
+        pulse::udfs::rfc3339::parse_nanos(t)
+            .map_err(|e| CliError::usage(format!("--as-of {e}; give e.g. 2026-11-20T00:00:00Z")))?;
     }
     let ctx = answer_context(parse_size(&args.memory_limit)?)?;
     let loaded = load(&ctx, &args.sources).await?;
@@ -115,6 +115,7 @@ pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
         .await?
         .collect()
         .await?;
+    print_cut(&ctx);
     let as_of = args.as_of.clone().unwrap_or_else(|| "now".into());
     let mut out = std::io::stdout().lock();
     let written = match args.format {
@@ -130,29 +131,52 @@ pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
             writer.write_batches(&refs).and_then(|()| writer.finish())?;
             writeln!(out).map_err(CliError::from)
         }
-        Format::Table => print_table(&mut out, &ctx, view, &batches, &as_of).await,
+        Format::Table => print_table(&mut out, view, &batches, &as_of).await,
     };
     written?;
     out.flush().map_err(CliError::from)
 }
 
-async fn print_table(
-    out: &mut impl Write,
-    ctx: &SessionContext,
-    view: &str,
-    batches: &[RecordBatch],
-    as_of: &str,
-) -> Result<(), CliError> {
-    // Round for reading only; CSV and JSON carry the full figures.
-    let rounded = ctx
-        .sql(&format!(
+/// Says on stderr which offsets of each topic the answer read, and how to
+/// read exactly them again.
+fn print_cut(ctx: &SessionContext) {
+    let Some(log) = ctx.state().config().get_extension::<CutLog>() else {
+        return;
+    };
+    for cut in log.cuts() {
+        let ranges: Vec<String> = cut
+            .partitions
+            .iter()
+            .map(|(p, wm)| format!("{p}:[{}..{})", wm.low, wm.high))
+            .collect();
+        eprintln!(
+            "pulse: read Kafka topic '{}' at offsets {}{}; replay this cut with --at-offsets '{}'",
+            cut.topic,
+            ranges.join(" "),
+            if cut.pinned { " (pinned)" } else { "" },
+            cut.spec()
+        );
+    }
+}
+
+async fn print_table(out: &mut impl Write, view: &str, batches: &[RecordBatch], as_of: &str) -> Result<(), CliError> {
+    // Round for reading only; CSV and JSON carry the full figures. The
+    // figures are the ones already read: rounding them reads no source
+    // again, so the table and the chart show one cut.
+    let figures = SessionContext::new();
+    let schema = batches
+        .first()
+        .map_or_else(|| Arc::new(Schema::empty()), RecordBatch::schema);
+    figures.register_table("answer", Arc::new(MemTable::try_new(schema, vec![batches.to_vec()])?))?;
+    let rounded = figures
+        .sql(
             "SELECT rank, industry, round(current_amount, 2) AS current_amount, \
              round(baseline_daily_avg, 2) AS baseline_daily_avg, round(abs_change, 2) AS abs_change, \
              round(pct_change * 100, 1) AS pct_change_percent, current_orders, \
              round(baseline_daily_orders, 2) AS baseline_daily_orders, \
              round(orders_pct_change * 100, 1) AS orders_pct_change_percent \
-             FROM (SELECT * FROM {view}) t ORDER BY rank"
-        ))
+             FROM answer ORDER BY rank",
+        )
         .await?
         .collect()
         .await?;

@@ -53,6 +53,10 @@ pub struct SourceArgs {
     /// kafka.client.security.protocol=SASL_SSL (repeatable).
     #[arg(long = "kafka-option", value_name = "KEY=VALUE", requires = "brokers")]
     pub kafka_options: Vec<String>,
+    /// Read the topic at a cut printed before (`pulse answer` prints it;
+    /// `SELECT replay FROM pulse_cut()` in the shell): topic=partition:start-end,…
+    #[arg(long, value_name = "CUT", requires = "brokers")]
+    pub at_offsets: Option<String>,
     /// A file of orders instead of a topic: JSON lines (partition 0, offset = the line's byte position),
     /// or Parquet with `_partition` and `_offset` columns (`.parquet`).
     #[arg(long, value_name = "PATH", conflicts_with = "brokers")]
@@ -86,6 +90,14 @@ const NO_CUSTOMERS: &str = "give --customers URL (an s3:// prefix, a folder or a
 pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, CliError> {
     if args.is_empty() {
         return embedded::load(ctx).await;
+    }
+    if let Some(cut) = &args.at_offsets {
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .set("pulse.offsets", cut)
+            .context(|| format!("--at-offsets '{cut}'"))?;
     }
     let orders = match (&args.brokers, &args.orders) {
         (Some(brokers), _) => {

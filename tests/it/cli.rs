@@ -214,6 +214,62 @@ fn produce_then_answer_from_a_broker_matches_the_file() {
     ]);
     assert!(from_broker.status.success(), "{}", text(&from_broker.stderr));
     assert_eq!(rounded_csv(&from_broker.stdout), file_answer(&orders, &customers, &[]));
+    // the answer says which cut it read; more orders arrive (another day of
+    // history, new ids); replaying the cut gives the first answer again
+    let stderr = text(&from_broker.stderr);
+    let cut = stderr
+        .split("--at-offsets '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no cut in {stderr}"))
+        .to_string();
+    assert!(cut.starts_with(&format!("{topic}=0:0-")), "{cut}");
+    let more = dir.path().join("more.jsonl");
+    let lines: Vec<String> = (1..=40)
+        .map(|i| {
+            format!(
+                r#"{{"order_id":"X{i}","customer_id":"C{:06}","amount":5000,"timestamp":"2026-11-19T12:00:00Z"}}"#,
+                i * 5
+            )
+        })
+        .collect();
+    std::fs::write(&more, lines.join("\n")).unwrap();
+    let out = pulse(&[
+        "produce",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topic,
+        "--file",
+        more.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let answer = |extra: &[&str]| {
+        let mut args = vec![
+            "answer",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--customers",
+            customers.to_str().unwrap(),
+            "--as-of",
+            AS_OF,
+            "--format",
+            "csv",
+            "--all",
+        ];
+        args.extend_from_slice(extra);
+        let out = pulse(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        rounded_csv(&out.stdout)
+    };
+    assert_ne!(
+        answer(&[]),
+        rounded_csv(&from_broker.stdout),
+        "the new orders change the answer"
+    );
+    assert_eq!(answer(&["--at-offsets", &cut]), rounded_csv(&from_broker.stdout));
 }
 
 /// The arguments of `pulse answer` on a file of orders, as of AS_OF, in `format`.

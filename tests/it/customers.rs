@@ -662,3 +662,89 @@ fn list_typed_industries_schema() {
         &DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_server_that_refuses_the_credentials_is_an_error_naming_the_location() {
+    let env = |k: &str| std::env::var(k).ok();
+    let (Some(endpoint), Some(bucket), Some(key_id), Some(secret)) = (
+        env("PULSE_TEST_S3_AUTH_ENDPOINT"),
+        env("PULSE_TEST_S3_AUTH_BUCKET"),
+        env("PULSE_TEST_S3_AUTH_KEY_ID"),
+        env("PULSE_TEST_S3_AUTH_SECRET"),
+    ) else {
+        eprintln!(
+            "\n*** SKIPPED the signature-checking S3 test: PULSE_TEST_S3_AUTH_ENDPOINT is not set. \
+             Run scripts/test to start it. ***\n"
+        );
+        return;
+    };
+    // a batch written with the right key
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(&bucket)
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id(&key_id)
+        .with_secret_access_key(&secret)
+        .build()
+        .unwrap();
+    let place = Place {
+        location: format!("s3://{bucket}/signed/"),
+        options: String::new(),
+        store: Arc::new(store),
+        prefix: Path::from("signed"),
+        name: "s3-auth",
+        _dir: None,
+    };
+    one_customer(&place, "batch_id=1/part-0.parquet", text(&["c1"]), "Food").await;
+    for (key, secret, refused) in [
+        (key_id.as_str(), secret.as_str(), None),
+        (key_id.as_str(), "not-the-secret", Some("SignatureDoesNotMatch")),
+        ("AKIAUNKNOWN", "whatever", Some("InvalidAccessKeyId")),
+    ] {
+        let ctx = pulse_context();
+        ctx.sql(&format!(
+            "CREATE EXTERNAL TABLE c STORED AS CUSTOMER_BATCHES LOCATION 's3://{bucket}/signed/' \
+             OPTIONS ('aws.endpoint' '{endpoint}', 'aws.allow_http' 'true', 'aws.region' 'us-east-1', \
+             'aws.access_key_id' '{key}', 'aws.secret_access_key' '{secret}')"
+        ))
+        .await
+        .unwrap();
+        match refused {
+            None => assert_eq!(rows(&ctx, "SELECT customer_id FROM c").await, ["c1"]),
+            Some(why) => {
+                let err = error(&ctx, "SELECT customer_id FROM c").await;
+                assert!(
+                    err.contains(&format!("'s3://{bucket}/signed/'")) && err.contains(why),
+                    "{why}: {err}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parquet_file_cut_short_is_an_error_naming_it() {
+    for place in places() {
+        one_customer(&place, "batch_id=1/part-0.parquet", text(&["c1"]), "Food").await;
+        // the same file without its footer, as a writer that died leaves it
+        let whole = place
+            .store
+            .get(&place.prefix.child_path("batch_id=1/part-0.parquet"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        place
+            .put("batch_id=2/part-0.parquet", whole[..whole.len() - 8].to_vec())
+            .await;
+        let ctx = place.ctx().await;
+        let err = error(&ctx, "SELECT * FROM customers").await;
+        assert!(
+            err.contains("batch_id=2/part-0.parquet") && err.contains("not a readable Parquet file"),
+            "{}: {err}",
+            place.name
+        );
+    }
+}

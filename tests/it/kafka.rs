@@ -686,3 +686,109 @@ async fn pushdown_never_changes_a_result_on_hostile_topics() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_of_a_topic_in_one_statement_uses_one_cut_which_can_be_replayed() {
+    for broker in brokers() {
+        let (topic, _) = three_partitions(&broker).await;
+        let ctx = orders_table(&broker.bootstrap(), &topic, "").await;
+        // a producer writes while statements that read the topic twice are planned
+        let (bootstrap, t) = (broker.bootstrap(), topic.clone());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let writer = std::thread::spawn(move || {
+            let mut round = 0;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let msgs: Vec<Msg> = (0..3)
+                    .map(|p| Msg::new(p, now_ms(), order(&format!("w{round}-{p}"), "c", 1.0, now_ms())))
+                    .collect();
+                produce(&bootstrap, &t, &msgs);
+                round += 1;
+            }
+        });
+        let twice = "SELECT (SELECT count(*) FROM orders) - (SELECT count(*) FROM orders WHERE _offset >= 0) AS d";
+        for _ in 0..15 {
+            assert_eq!(rows(&ctx, twice).await, ["0"], "{}", broker.name());
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        // the cut the last statement read, and the count it gave
+        let counted = rows(&ctx, "SELECT count(*) FROM orders").await;
+        let replay = rows(&ctx, "SELECT DISTINCT replay FROM pulse_cut()").await;
+        assert_eq!(replay.len(), 1, "{replay:?}");
+        assert!(replay[0].starts_with(&format!("{topic}=0:0-")), "{replay:?}");
+        // more messages arrive; the pinned cut still reads the same rows
+        let late: Vec<Msg> = (0..3)
+            .map(|p| Msg::new(p, now_ms(), order("late", "c", 1.0, now_ms())))
+            .collect();
+        produce(&broker.bootstrap(), &topic, &late);
+        ctx.sql(&format!("SET pulse.offsets = '{}'", replay[0])).await.unwrap();
+        assert_eq!(
+            rows(&ctx, "SELECT count(*) FROM orders").await,
+            counted,
+            "{}",
+            broker.name()
+        );
+        assert_eq!(
+            rows(&ctx, "SELECT DISTINCT pinned FROM pulse_cut()").await,
+            ["true"],
+            "{}",
+            broker.name()
+        );
+        ctx.sql("SET pulse.offsets = ''").await.unwrap();
+        let now: i64 = rows(&ctx, "SELECT count(*) FROM orders").await[0].parse().unwrap();
+        assert_eq!(now, counted[0].parse::<i64>().unwrap() + 3, "{}", broker.name());
+        // a cut the topic cannot serve is an error naming the partition
+        ctx.sql(&format!("SET pulse.offsets = '{topic}=0:999999'"))
+            .await
+            .unwrap();
+        let err = error(&ctx, "SELECT count(*) FROM orders").await;
+        assert!(
+            err.contains("partition 0") && err.contains("past the log's end"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_dies_mid_scan_ends_the_statement_with_an_error_not_a_partial_answer() {
+    use futures::StreamExt;
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    cluster.create_topic("orders", 1, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let now = now_ms();
+    let msgs: Vec<Msg> = (0..60_000)
+        .map(|i| Msg::new(0, now, order(&format!("o{i}"), "c", 1.0, now)))
+        .collect();
+    produce(&bootstrap, "orders", &msgs);
+    let ctx = orders_table(&bootstrap, "orders", "'kafka.timeout' '2s'").await;
+    let mut stream = ctx
+        .sql("SELECT order_id FROM orders")
+        .await
+        .unwrap()
+        .execute_stream()
+        .await
+        .unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    let mut rows = first.num_rows();
+    cluster.broker_down(1).unwrap();
+    let started = Instant::now();
+    let outcome = loop {
+        match stream.next().await {
+            Some(Ok(batch)) => rows += batch.num_rows(),
+            Some(Err(e)) => break Err(e.to_string()),
+            None => break Ok(rows),
+        }
+    };
+    let err = outcome.expect_err("a partial answer was returned as complete");
+    assert!(rows < 60_000, "read {rows}");
+    assert!(
+        err.contains("Kafka topic 'orders' partition 0") && err.contains("offset"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}

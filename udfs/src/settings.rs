@@ -1,11 +1,12 @@
 //! Pulse's session settings, `SET pulse.…`:
 //! - `pulse.as_of`: the as-of time `T` of the answer (RFC 3339, kept to the
 //!   nanosecond); `''` unpins it, and `T` is the query's start;
-//! - `pulse.offsets`: a cut to replay, the end offset of every partition of
-//!   a topic, as `topic=partition:offset,…[;topic=…]`; a Kafka scan of a
-//!   pinned topic reads up to these offsets instead of the high watermarks,
-//!   so an answer can be computed again after more orders arrive. `''`
-//!   unpins it.
+//! - `pulse.offsets`: a cut to replay, the offsets of every partition of a
+//!   topic, as `topic=partition:start-end,…[;topic=…]` (or
+//!   `partition:end`); a Kafka scan of a pinned topic reads up to these end
+//!   offsets instead of the high watermarks, and fails when the log no
+//!   longer holds the start, so an answer can be computed again, exactly,
+//!   after more orders arrive. `''` unpins it.
 //!
 //! What must stay true: a value that cannot be used is refused when it is
 //! set, with what would be accepted, never at the first query.
@@ -19,8 +20,17 @@ use datafusion::common::{Result, plan_err};
 
 use crate::rfc3339::parse_nanos;
 
-/// The end offset of each partition of each pinned topic.
-pub type PinnedOffsets = BTreeMap<String, BTreeMap<i32, i64>>;
+/// The offsets of one partition of a pinned cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinnedRange {
+    /// The first offset the log held when the cut was read, if known.
+    pub start: Option<i64>,
+    /// One past the last offset of the cut.
+    pub end: i64,
+}
+
+/// The pinned cut of each partition of each pinned topic.
+pub type PinnedOffsets = BTreeMap<String, BTreeMap<i32, PinnedRange>>;
 
 /// Pulse's session settings (`SET pulse.…`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,14 +63,15 @@ impl PulseOptions {
         }
     }
 
-    /// A cut as `topic=partition:offset,…[;topic=…]`; empty unpins.
+    /// A cut as `topic=partition:start-end,…[;topic=…]` (or
+    /// `partition:end`); empty unpins.
     pub fn parse_offsets(value: &str) -> Result<PinnedOffsets> {
         let mut out = PinnedOffsets::new();
         for topic_part in value.split(';').map(str::trim).filter(|t| !t.is_empty()) {
             let bad = |why: &str| {
                 plan_err!(
-                    "pulse.offsets '{value}': {why}; give topic=partition:offset,… (e.g. \
-                     orders=0:1200,1:1180), several topics separated by ';', or '' to unpin"
+                    "pulse.offsets '{value}': {why}; give topic=partition:start-end,… or topic=partition:end,… \
+                     (e.g. orders=0:0-1200,1:0-1180), several topics separated by ';', or '' to unpin"
                 )
             };
             let Some((topic, list)) = topic_part.split_once('=') else {
@@ -72,16 +83,22 @@ impl PulseOptions {
             }
             let mut ends = BTreeMap::new();
             for pair in list.split(',').map(str::trim) {
-                let parsed = pair
-                    .split_once(':')
-                    .and_then(|(p, o)| Some((p.trim().parse::<i32>().ok()?, o.trim().parse::<i64>().ok()?)));
+                let number = |t: &str| t.trim().parse::<i64>().ok().filter(|n| *n >= 0);
+                let parsed = pair.split_once(':').and_then(|(p, range)| {
+                    let p = i32::try_from(number(p)?).ok()?;
+                    let (start, end) = match range.split_once('-') {
+                        Some((s, e)) => (Some(number(s)?), number(e)?),
+                        None => (None, number(range)?),
+                    };
+                    (start.is_none_or(|s| s <= end)).then_some((p, PinnedRange { start, end }))
+                });
                 match parsed {
-                    Some((p, o)) if p >= 0 && o >= 0 => {
-                        if ends.insert(p, o).is_some() {
+                    Some((p, range)) => {
+                        if ends.insert(p, range).is_some() {
                             return bad(&format!("partition {p} of '{topic}' is given twice"));
                         }
                     }
-                    _ => return bad(&format!("'{pair}' is not partition:offset")),
+                    None => return bad(&format!("'{pair}' is not partition:start-end")),
                 }
             }
             if out.insert(topic.to_string(), ends).is_some() {
@@ -96,7 +113,13 @@ impl PulseOptions {
         offsets
             .iter()
             .map(|(topic, ends)| {
-                let list: Vec<String> = ends.iter().map(|(p, o)| format!("{p}:{o}")).collect();
+                let list: Vec<String> = ends
+                    .iter()
+                    .map(|(p, r)| match r.start {
+                        Some(s) => format!("{p}:{s}-{}", r.end),
+                        None => format!("{p}:{}", r.end),
+                    })
+                    .collect();
                 format!("{topic}={}", list.join(","))
             })
             .collect::<Vec<_>>()
@@ -180,9 +203,16 @@ mod tests {
 
     #[test]
     fn offsets_round_trip_and_bad_ones_say_the_form() {
-        let spec = "orders=0:1200,1:1180;payments=0:5";
+        let spec = "orders=0:10-1200,1:1180;payments=0:0-5";
         let parsed = PulseOptions::parse_offsets(spec).unwrap();
-        assert_eq!(parsed["orders"][&1], 1180);
+        assert_eq!(parsed["orders"][&1], PinnedRange { start: None, end: 1180 });
+        assert_eq!(
+            parsed["orders"][&0],
+            PinnedRange {
+                start: Some(10),
+                end: 1200
+            }
+        );
         assert_eq!(PulseOptions::format_offsets(&parsed), spec);
         assert!(PulseOptions::parse_offsets(" ").unwrap().is_empty());
         for bad in [
@@ -192,9 +222,10 @@ mod tests {
             "orders=0:1,0:2",
             "=0:1",
             "orders=-1:5",
+            "orders=0:9-5",
         ] {
             let err = PulseOptions::parse_offsets(bad).unwrap_err().to_string();
-            assert!(err.contains("topic=partition:offset"), "{bad}: {err}");
+            assert!(err.contains("topic=partition:start-end"), "{bad}: {err}");
         }
     }
 

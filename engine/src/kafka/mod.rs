@@ -5,6 +5,8 @@
 //! - [`factory`]: `CREATE EXTERNAL TABLE … STORED AS KAFKA`;
 //! - [`provider`]: the `TableProvider`, which plans a scan;
 //! - [`pushdown`]: filters to bounds, a pure function;
+//! - [`snapshot`]: one cut of the topic per statement, printed and pinned
+//!   through `pulse.offsets`; [`pulse_cut`]: `pulse_cut()`, the cuts read;
 //! - [`offsets`]: bounds to offset ranges over one snapshot of watermarks,
 //!   with the broker's timestamp answers checked and searched around;
 //! - [`exec`]: the `ExecutionPlan`, one DataFusion partition per range;
@@ -28,7 +30,9 @@ pub mod exec;
 pub mod factory;
 pub mod offsets;
 pub mod provider;
+pub mod pulse_cut;
 pub mod pushdown;
+pub mod snapshot;
 pub(crate) mod stream;
 
 pub use client::scan_client_config;
@@ -37,3 +41,5 @@ pub use exec::KafkaScanExec;
 pub use factory::{KAFKA_FORMAT, KafkaTableFactory};
 pub use offsets::{OffsetRange, PartitionCut};
 pub use provider::KafkaTable;
+pub use pulse_cut::PulseCutFunction;
+pub use snapshot::{Cut, CutLog};

@@ -22,7 +22,7 @@
 //!   scan sees the ordering on both sides of it.
 //!
 //! The assumption itself is checked where the data is read
-//! ([`super::stream`]): when the messages read contradict it, the rest of
+//! (`stream` and `cut_check`): when the messages read contradict it, the rest of
 //! the partition ([`PartitionCut::rest`]) is read too.
 
 use std::fmt;
@@ -217,7 +217,7 @@ impl<'a> Seeker<'a> {
 /// the time bounds point to, widened by a guard stretch on each side that a
 /// time bound cut. The scan reads `first`; it reads the rest of `limit`
 /// only when the messages it read contradict the ordering the time seeks
-/// assumed (see [`super::stream`]).
+/// assumed (see the `cut_check` module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionCut {
     /// The Kafka partition.

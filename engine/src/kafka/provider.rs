@@ -1,13 +1,16 @@
 //! [`KafkaTable`], the `TableProvider` that makes a topic a SQL table.
 //!
-//! Planning a scan asks the broker for the topic's partitions and their
-//! watermarks, turns the pushed-down filters into offset ranges
-//! ([`super::pushdown`], [`super::offsets`]), and hands the ranges to a
-//! [`KafkaScanExec`]. All broker calls run on a blocking thread.
+//! Planning a scan takes the statement's cut of the topic (every
+//! partition's watermarks, fixed by the statement's first scan, or pinned
+//! by `pulse.offsets`: [`super::snapshot`]), turns the pushed-down filters
+//! into offset ranges within it ([`super::pushdown`], [`super::offsets`]),
+//! and hands the ranges to a [`KafkaScanExec`]. All broker calls run on a
+//! blocking thread.
 //!
-//! What must stay true: a query plans one snapshot, and the ranges it reads
-//! depend only on that snapshot and the filters; filter pushdown is always
-//! `Inexact`, so DataFusion applies every filter again.
+//! What must stay true: a statement reads one cut, however many times it
+//! scans the topic, and the ranges a scan reads depend only on that cut and
+//! the filters; filter pushdown is always `Inexact`, so DataFusion applies
+//! every filter again.
 
 use std::sync::Arc;
 
@@ -21,10 +24,14 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::client::{self, BrokerIndex};
 use super::config::{EventTimeColumn, KafkaTableConfig};
 use super::exec::{KafkaScanExec, ScanPlan};
-use super::offsets::{CutPolicy, OffsetRange, PartitionCut, SeekReport, Seeker, fill_partitions, plan_cuts, split};
+use super::offsets::{
+    CutPolicy, OffsetRange, PartitionCut, SeekReport, Seeker, Watermarks, fill_partitions, plan_cuts, split,
+};
 use super::pushdown;
+use super::snapshot::{Cut, CutLog, Statement, StatementCuts, pinned_cut};
 use crate::error::{PulseError, Result};
 use crate::messages::schema::{TableSchema, orders_schema};
+use pulse_udfs::PulseOptions;
 
 /// A Kafka topic of JSON messages as a table.
 #[derive(Debug)]
@@ -32,6 +39,7 @@ pub struct KafkaTable {
     cfg: Arc<KafkaTableConfig>,
     schema: Arc<TableSchema>,
     event_time: Option<String>,
+    cuts: StatementCuts,
 }
 
 impl KafkaTable {
@@ -79,6 +87,7 @@ impl KafkaTable {
             cfg: cfg.into_arc(),
             schema: Arc::new(schema),
             event_time,
+            cuts: StatementCuts::default(),
         })
     }
 
@@ -92,9 +101,42 @@ impl KafkaTable {
         self.event_time.as_deref()
     }
 
-    /// Fixes the snapshot for `filters`: what a scan reads of each
-    /// partition, and how the timestamp seeks went.
-    pub async fn plan_cuts(&self, filters: &[Expr]) -> Result<(Vec<PartitionCut>, SeekReport)> {
+    /// The cut `state`'s statement reads: the one its first scan fixed,
+    /// or, for the first, the watermarks now (or the `pulse.offsets` pin),
+    /// recorded in the session's [`CutLog`].
+    pub async fn cut(&self, state: &dyn Session) -> Result<Arc<Cut>> {
+        let pinned = state
+            .config()
+            .options()
+            .extensions
+            .get::<PulseOptions>()
+            .and_then(|o| o.offsets.get(&self.cfg.topic).cloned());
+        let cfg = Arc::clone(&self.cfg);
+        let fetch = run_blocking(&self.cfg, move || {
+            let consumer = client::consumer(&cfg)?;
+            let mut current = Vec::new();
+            for p in client::partitions(&consumer, &cfg)? {
+                current.push((p, client::watermarks(&consumer, &cfg, p)?));
+            }
+            match &pinned {
+                Some(pinned) => pinned_cut(&cfg, pinned, &current),
+                None => Ok(Cut {
+                    topic: cfg.topic.clone(),
+                    partitions: current,
+                    pinned: false,
+                }),
+            }
+        });
+        let cut = self.cuts.get_or_fetch(Statement::of(state), fetch).await?;
+        if let Some(log) = state.config().get_extension::<CutLog>() {
+            log.record(&cut);
+        }
+        Ok(cut)
+    }
+
+    /// What a scan of `cut` reads of each partition for `filters`, and how
+    /// the timestamp seeks went.
+    pub async fn plan_cuts(&self, cut: &Cut, filters: &[Expr]) -> Result<(Vec<PartitionCut>, SeekReport)> {
         let bounds = if self.cfg.pushdown {
             pushdown::translate(filters, self.event_time.as_deref())
         } else {
@@ -103,14 +145,14 @@ impl KafkaTable {
         let lateness_ms = i64::try_from(self.cfg.lateness.as_millis()).unwrap_or(i64::MAX);
         let time = bounds.message_time_range(lateness_ms);
         let cfg = Arc::clone(&self.cfg);
+        let partitions: Vec<(i32, Watermarks)> = cut
+            .partitions
+            .iter()
+            .copied()
+            .filter(|(p, _)| bounds.allows_partition(*p))
+            .collect();
         run_blocking(&self.cfg, move || {
             let consumer = client::consumer(&cfg)?;
-            let mut partitions = Vec::new();
-            for p in client::partitions(&consumer, &cfg)? {
-                if bounds.allows_partition(p) {
-                    partitions.push((p, client::watermarks(&consumer, &cfg, p)?));
-                }
-            }
             let index = BrokerIndex {
                 consumer: &consumer,
                 cfg: &cfg,
@@ -169,7 +211,8 @@ impl TableProvider for KafkaTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let (cuts, seeks) = self.plan_cuts(filters).await.map_err(DataFusionError::from)?;
+        let cut = self.cut(state).await.map_err(DataFusionError::from)?;
+        let (cuts, seeks) = self.plan_cuts(&cut, filters).await.map_err(DataFusionError::from)?;
         let target_partitions = state.config().target_partitions();
         let firsts: Vec<OffsetRange> = cuts.iter().map(|c| c.first).filter(|r| !r.is_empty()).collect();
         let ranges = match self.cfg.max_messages_per_split {
