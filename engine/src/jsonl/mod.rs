@@ -226,6 +226,46 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn every_line_is_one_row_or_one_dead_letter_however_it_is_broken() {
+        let big = format!(
+            r#"{{"order_id":"big","customer_id":"c","amount":1,"timestamp":0,"note":"{}"}}"#,
+            "x".repeat(1 << 20)
+        );
+        let mut text: Vec<u8> = b"\xEF\xBB\xBF".to_vec(); // a byte-order mark opens the file
+        for line in [
+            GOOD.to_string(),
+            format!("{GOOD} {GOOD}"),                              // two objects on one line
+            r#"{"order_id":"split","customer_id":"c","#.to_string(), // one object over two lines
+            r#""amount":1,"timestamp":0}"#.to_string(),
+            big,                                                   // a 1 MB message
+            GOOD.replace("o1", "o2"),
+        ] {
+            text.extend_from_slice(line.as_bytes());
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"{\"order_id\":\"\xff\"}\n"); // not UTF-8
+        let f = file(&text);
+        let got = query(
+            f.path(),
+            MalformedPolicy::DeadLetter,
+            1,
+            "SELECT order_id, _error FROM orders ORDER BY _offset",
+        )
+        .await
+        .unwrap();
+        let shown = datafusion::arrow::util::pretty::pretty_format_batches(&got).unwrap().to_string();
+        let rows: Vec<&str> = shown.lines().filter(|l| l.starts_with("| ")).skip(1).collect();
+        assert_eq!(rows.len(), 7, "{shown}");
+        assert!(rows[0].starts_with("| o1 "), "the first line, behind the BOM: {shown}");
+        assert!(rows[1].contains("more than one JSON value"), "{shown}");
+        assert!(rows[2].contains("not valid JSON"), "{shown}");
+        assert!(rows[3].contains("a string, not a JSON object"), "{shown}");
+        assert!(rows[4].starts_with("| big "), "{shown}");
+        assert!(rows[5].starts_with("| o2 "), "{shown}");
+        assert!(rows[6].contains("not valid UTF-8"), "{shown}");
+    }
+
     #[test]
     fn a_missing_file_is_named() {
         let err = JsonLinesTable::try_new("/no/such/orders.jsonl", MalformedPolicy::Fail)
