@@ -121,7 +121,7 @@ impl KafkaTableConfig {
     /// Default bound on metadata requests and on a read that makes no progress.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default number of messages read past each time cut.
-    pub const DEFAULT_CUT_GUARD: u64 = 1000;
+    pub const DEFAULT_CUT_GUARD: u64 = 100;
 
     /// A table over `topic` on the comma-separated bootstrap `brokers`, with
     /// the default orders schema and default options.
@@ -307,7 +307,7 @@ impl KafkaTableConfig {
         self
     }
 
-    /// Messages read past each side of a time cut (default 1000), so that
+    /// Messages read past each side of a time cut (default 100), so that
     /// the scan checks the ordering its seeks assumed where they cut. 0
     /// reads exactly the seek's range; the messages in it are still checked.
     pub fn with_cut_guard(mut self, messages: u64) -> Self {
