@@ -152,6 +152,22 @@ pub async fn run(args: GenerateArgs) -> Result<(), CliError> {
     } else {
         args.shocks.iter().map(|s| parse_shock(s)).collect::<Result<_, _>>()?
     };
+    if !(args.orders_per_day.is_finite() && (0.0..=1e9).contains(&args.orders_per_day)) {
+        return Err(CliError::usage(format!(
+            "--orders-per-day {}: give a number of orders from 0 to 1e9",
+            args.orders_per_day
+        )));
+    }
+    if args.days > 36_500
+        || end
+            .checked_sub_signed(chrono::Duration::days(i64::from(args.days)))
+            .is_none()
+    {
+        return Err(CliError::usage(format!(
+            "--days {}: give at most 36500 days of history",
+            args.days
+        )));
+    }
     if args.customers_out.is_none() && args.orders_out.is_none() && args.brokers.is_none() {
         return Err(CliError::usage(
             "nothing to write: give --customers-out, and --brokers or --orders-out",

@@ -2,10 +2,11 @@
 //! topic if it is missing. Each message's key is the order's `customer_id`
 //! and its CreateTime the order's `timestamp`.
 //!
-//! What must stay true: every line of the file becomes one message, bytes
-//! unchanged, whether or not it is a well-formed order (the reading table's
-//! malformed-message policy decides about it); a topic it creates keeps its
-//! messages (`retention.ms=-1`) unless `--retention` says otherwise.
+//! What must stay true: every line of the file but a blank one becomes one
+//! message, bytes unchanged (not UTF-8, or no order at all: the reading
+//! table's malformed-message policy decides about it), as the JSON-lines
+//! table reads the same file; a topic it creates keeps its messages
+//! (`retention.ms=-1`) unless `--retention` says otherwise.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -13,7 +14,6 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::{CliError, Context};
-use crate::generator::OrderMessage;
 use crate::sinks::topic::{TopicWriter, ensure_topic};
 
 /// `pulse produce`.
@@ -48,7 +48,7 @@ pub async fn run(args: ProduceArgs) -> Result<(), CliError> {
         );
     }
     let writer = TopicWriter::new(&args.brokers, &args.topic)?;
-    let n = read_orders_file(&args.file, |m| writer.send(&m))?;
+    let n = read_orders_file(&args.file, |key, time, payload| writer.send_raw(key, time, payload))?;
     writer.flush()?;
     eprintln!(
         "pulse: produced {n} messages from {} to topic '{}' on {}",
@@ -80,19 +80,22 @@ enum Field<'a> {
     Other(serde::de::IgnoredAny),
 }
 
-/// Reads a JSON-lines file of order messages. Each message's time is its
-/// `timestamp` field (RFC 3339 text or epoch milliseconds) and its key its
+/// Reads a JSON-lines file of order messages, handing each to `each` as
+/// its key, its time and its bytes. Each message's time is its `timestamp`
+/// field (RFC 3339 text or epoch milliseconds) and its key its
 /// `customer_id`; a line without a readable time takes the previous line's.
-/// Lines that are not orders are kept: the table's malformed-message policy
-/// decides about them.
+/// Every line but a blank one is a message, bytes unchanged (a UTF-8
+/// byte-order mark at the start of the file is no part of the first), even
+/// when it is no order: the reading table's malformed-message policy
+/// decides about it. Returns how many messages there were.
 fn read_orders_file(
     path: &std::path::Path,
-    mut each: impl FnMut(OrderMessage) -> Result<(), CliError>,
+    mut each: impl FnMut(&str, i64, &[u8]) -> Result<(), CliError>,
 ) -> Result<u64, CliError> {
     let file = std::fs::File::open(path).context(|| format!("cannot open {}", path.display()))?;
     let mut reader = std::io::BufReader::new(file);
     let mut line = Vec::new();
-    let (mut n, mut last_time) = (0u64, 0i64);
+    let (mut sent, mut last_time, mut first) = (0u64, 0i64, true);
     loop {
         line.clear();
         let read = reader
@@ -101,32 +104,31 @@ fn read_orders_file(
         if read == 0 {
             break;
         }
-        n += 1;
-        let text = std::str::from_utf8(&line)
-            .map_err(|_| CliError::usage(format!("{} line {n}: not UTF-8 text", path.display())))?
-            .trim_end_matches(['\n', '\r']);
-        if text.trim().is_empty() {
+        let mut bytes = line.strip_suffix(b"\n").unwrap_or(&line);
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if std::mem::take(&mut first) {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        // blank is JSON's whitespace only: a form feed is a (malformed) message
+        if bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
             continue;
         }
         // only the two fields a message needs, borrowed from the line
-        let probe: Option<Probe> = serde_json::from_str(text).ok();
+        let probe: Option<Probe> = serde_json::from_slice(bytes).ok();
         let time = match probe.as_ref().and_then(|p| p.timestamp.as_ref()) {
             Some(Field::Integer(ms)) => Some(*ms),
-            Some(Field::Text(s)) => chrono::DateTime::parse_from_rfc3339(s)
+            Some(Field::Text(s)) => pulse::udfs::rfc3339::parse_nanos(s)
                 .ok()
-                .map(|t| t.timestamp_millis()),
+                .map(|ns| ns.div_euclid(1_000_000)),
             _ => None,
         };
         last_time = time.unwrap_or(last_time);
-        let key = match probe.and_then(|p| p.customer_id) {
-            Some(Field::Text(id)) => id.into_owned(),
-            _ => String::new(),
+        let key = match probe.as_ref().and_then(|p| p.customer_id.as_ref()) {
+            Some(Field::Text(id)) => id.as_ref(),
+            _ => "",
         };
-        each(OrderMessage {
-            key,
-            timestamp_ms: last_time,
-            payload: text.to_string(),
-        })?;
+        each(key, last_time, bytes)?;
+        sent += 1;
     }
-    Ok(n)
+    Ok(sent)
 }

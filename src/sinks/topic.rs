@@ -44,12 +44,17 @@ impl TopicWriter {
         })
     }
 
-    /// Queues one message, waiting while the local queue is full.
+    /// Queues one generated message, waiting while the local queue is full.
     pub fn send(&self, m: &OrderMessage) -> Result<(), CliError> {
+        self.send_raw(&m.key, m.timestamp_ms, m.payload.as_bytes())
+    }
+
+    /// Queues one message of any bytes, with its key and CreateTime.
+    pub fn send_raw(&self, key: &str, timestamp_ms: i64, payload: &[u8]) -> Result<(), CliError> {
         let mut record = BaseRecord::to(&self.topic)
-            .payload(m.payload.as_str())
-            .key(m.key.as_str())
-            .timestamp(m.timestamp_ms);
+            .payload(payload)
+            .key(key)
+            .timestamp(timestamp_ms);
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),

@@ -92,6 +92,13 @@ pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, Cli
         return embedded::load(ctx).await;
     }
     if let Some(cut) = &args.at_offsets {
+        let pinned = pulse::udfs::PulseOptions::parse_offsets(cut).context(|| format!("--at-offsets '{cut}'"))?;
+        if !pinned.contains_key(&args.topic) {
+            return Err(CliError::usage(format!(
+                "--at-offsets '{cut}' pins no offsets of topic '{}', the one read; give {}=partition:start-end,…",
+                args.topic, args.topic
+            )));
+        }
         ctx.state_ref()
             .write()
             .config_mut()

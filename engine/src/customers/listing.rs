@@ -94,6 +94,13 @@ pub fn group_batches(location: &str, prefix: &Path, objects: Vec<ObjectMeta>) ->
         if relative.is_empty() || hidden(&relative[0]) {
             continue;
         }
+        let in_batch_folder = relative.len() > 1
+            && relative[0]
+                .strip_prefix(BATCH_FOLDER_PREFIX)
+                .is_some_and(|id| !id.is_empty());
+        if !in_batch_folder && relative.iter().any(hidden) {
+            continue; // `_SUCCESS`, `.crc`: not data, wherever they are
+        }
         let modified = meta.last_modified.timestamp_millis();
         let file = BatchFile {
             path: meta.location,
@@ -111,6 +118,13 @@ pub fn group_batches(location: &str, prefix: &Path, objects: Vec<ObjectMeta>) ->
                     files: Vec::new(),
                     newest_ms: i64::MIN,
                 });
+                if folder.name != relative[0] {
+                    return Err(invalid(format!(
+                        "folders '{}' and '{}' name the same batch once percent-decoded; which is newer is not \
+                         defined",
+                        folder.name, relative[0]
+                    )));
+                }
                 if !relative[1..].iter().any(hidden) {
                     folder.files.push(file);
                     folder.newest_ms = folder.newest_ms.max(modified);
@@ -346,6 +360,32 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("'batch_id=2' holds no data file"), "{err}");
+    }
+
+    #[test]
+    fn two_spellings_of_one_batch_are_an_error_and_hidden_objects_are_no_data_anywhere() {
+        let err = group_batches(
+            "p",
+            &Path::from("p"),
+            vec![meta("p/batch_id=a%3Ab/x", 1), meta("p/batch_id=a:b/y", 1)],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("'batch_id=a%3Ab' and 'batch_id=a:b'") || err.contains("'batch_id=a:b' and 'batch_id=a%3Ab'"),
+            "{err}"
+        );
+        let batches = group_batches(
+            "p",
+            &Path::from("p"),
+            vec![
+                meta("p/2026/a.parquet", 1),
+                meta("p/2026/_SUCCESS", 2),
+                meta("p/sub/.a.parquet.crc", 3),
+            ],
+        )
+        .unwrap();
+        assert_eq!(batches.len(), 1, "{batches:?}");
     }
 
     #[test]

@@ -339,7 +339,8 @@ fn take_line(chunk: &mut MessageChunk, line: &[u8], at: u64) {
     } else {
         line
     };
-    if line.iter().all(u8::is_ascii_whitespace) {
+    // blank is JSON's whitespace only: a line of form feeds is a message
+    if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
         return; // a blank line is no message
     }
     chunk.push(Some(line), at as i64, None, None);

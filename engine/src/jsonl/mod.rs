@@ -235,10 +235,10 @@ mod tests {
         let mut text: Vec<u8> = b"\xEF\xBB\xBF".to_vec(); // a byte-order mark opens the file
         for line in [
             GOOD.to_string(),
-            format!("{GOOD} {GOOD}"),                              // two objects on one line
+            format!("{GOOD} {GOOD}"),                                // two objects on one line
             r#"{"order_id":"split","customer_id":"c","#.to_string(), // one object over two lines
             r#""amount":1,"timestamp":0}"#.to_string(),
-            big,                                                   // a 1 MB message
+            big, // a 1 MB message
             GOOD.replace("o1", "o2"),
         ] {
             text.extend_from_slice(line.as_bytes());
@@ -254,7 +254,9 @@ mod tests {
         )
         .await
         .unwrap();
-        let shown = datafusion::arrow::util::pretty::pretty_format_batches(&got).unwrap().to_string();
+        let shown = datafusion::arrow::util::pretty::pretty_format_batches(&got)
+            .unwrap()
+            .to_string();
         let rows: Vec<&str> = shown.lines().filter(|l| l.starts_with("| ")).skip(1).collect();
         assert_eq!(rows.len(), 7, "{shown}");
         assert!(rows[0].starts_with("| o1 "), "the first line, behind the BOM: {shown}");

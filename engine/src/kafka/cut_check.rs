@@ -20,9 +20,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use datafusion::execution::TaskContext;
 
 use super::offsets::{OffsetRange, PartitionCut};
 
@@ -148,31 +149,57 @@ impl OrderWatch {
 /// The checks of one execution of a scan, one per cut partition.
 pub(crate) type Checks = HashMap<i32, Arc<CutCheck>>;
 
-/// The executions of one plan: each `execute(partition)` call takes part
-/// in the first execution that has not yet run that output partition, so
-/// a plan executed twice checks (and widens) each execution on its own.
+/// One execution: its task context, the output partitions it has run, and
+/// its checks.
+#[derive(Debug)]
+struct Run {
+    context: Weak<TaskContext>,
+    started: Vec<bool>,
+    checks: Arc<Checks>,
+}
+
+/// The executions of one plan. The output partitions of one execution are
+/// run with one task context; each `execute(partition)` joins the
+/// execution of its context that has not yet run that partition, so a plan
+/// executed twice, even at once, checks (and widens) each execution on its
+/// own.
 #[derive(Debug, Default)]
 pub(crate) struct Executions {
-    runs: Mutex<Vec<(Vec<bool>, Arc<Checks>)>>,
+    runs: Mutex<Vec<Run>>,
 }
 
 impl Executions {
-    /// The checks for output partition `partition` of `outputs`, made by
-    /// `make` for a new execution.
-    pub fn checks_for(&self, partition: usize, outputs: usize, make: impl FnOnce() -> Checks) -> Arc<Checks> {
+    /// The checks for output partition `partition` of `outputs`, run with
+    /// `context`, made by `make` for a new execution.
+    pub fn checks_for(
+        &self,
+        context: &Arc<TaskContext>,
+        partition: usize,
+        outputs: usize,
+        make: impl FnOnce() -> Checks,
+    ) -> Arc<Checks> {
         let Ok(mut runs) = self.runs.lock() else {
             return Arc::new(make());
         };
-        if let Some((started, checks)) = runs.iter_mut().find(|(started, _)| !started[partition]) {
-            started[partition] = true;
-            return Arc::clone(checks);
+        // an execution whose context is gone, or that every output
+        // partition has joined, takes no one else
+        runs.retain(|r| r.context.strong_count() > 0 && !r.started.iter().all(|s| *s));
+        let ours = |r: &Run| r.context.upgrade().is_some_and(|c| Arc::ptr_eq(&c, context));
+        if let Some(run) = runs
+            .iter_mut()
+            .find(|r| ours(r) && !r.started.get(partition).copied().unwrap_or(true))
+        {
+            run.started[partition] = true;
+            return Arc::clone(&run.checks);
         }
         let mut started = vec![false; outputs.max(partition + 1)];
         started[partition] = true;
         let checks = Arc::new(make());
-        runs.push((started, Arc::clone(&checks)));
-        // an execution every output partition has joined needs no entry
-        runs.retain(|(started, _)| !started.iter().all(|s| *s));
+        runs.push(Run {
+            context: Arc::downgrade(context),
+            started,
+            checks: Arc::clone(&checks),
+        });
         checks
     }
 }
@@ -237,13 +264,19 @@ mod tests {
     }
 
     #[test]
-    fn each_execution_gets_its_own_checks() {
+    fn each_execution_gets_its_own_checks_even_interleaved() {
         let runs = Executions::default();
         let make = || Checks::from([(3, Arc::new(CutCheck::new(cut(), 50, 2)))]);
-        let a0 = runs.checks_for(0, 2, make);
-        let a1 = runs.checks_for(1, 2, make);
-        assert!(Arc::ptr_eq(&a0, &a1), "partitions of one execution share checks");
-        let b0 = runs.checks_for(0, 2, make);
-        assert!(!Arc::ptr_eq(&a0, &b0), "a second execution starts afresh");
+        let (a, b) = (Arc::new(TaskContext::default()), Arc::new(TaskContext::default()));
+        // two executions at once: a0, b0, b1, a1
+        let a0 = runs.checks_for(&a, 0, 2, make);
+        let b0 = runs.checks_for(&b, 0, 2, make);
+        let b1 = runs.checks_for(&b, 1, 2, make);
+        let a1 = runs.checks_for(&a, 1, 2, make);
+        assert!(Arc::ptr_eq(&a0, &a1) && Arc::ptr_eq(&b0, &b1));
+        assert!(!Arc::ptr_eq(&a0, &b0));
+        // the same context executing the plan again starts afresh
+        let again = runs.checks_for(&a, 0, 2, make);
+        assert!(!Arc::ptr_eq(&a0, &again));
     }
 }

@@ -205,7 +205,7 @@ impl ExecutionPlan for KafkaScanExec {
         let contradicted = MetricBuilder::new(&self.metrics).counter("cuts_contradicted", partition);
         let checks = self
             .executions
-            .checks_for(partition, self.groups.len(), || self.new_checks());
+            .checks_for(&context, partition, self.groups.len(), || self.new_checks());
         let reader = Reader {
             cfg: Arc::clone(&self.cfg),
             schema: Arc::clone(&self.schema),

@@ -277,6 +277,14 @@ pub(crate) fn plan_cuts(
 ) -> Result<Vec<PartitionCut>> {
     let guard = policy.guard;
     let mut cuts = Vec::new();
+    // An upper bound that may not cut may not empty the range either: a
+    // lower `_timestamp` bound past an event-time upper bound widened by
+    // the margin says nothing of a message stamped late.
+    let time = if policy.upper {
+        time
+    } else {
+        Bounds { hi: None, ..time }
+    };
     if time.is_empty() || bounds.offsets.is_empty() {
         return Ok(cuts);
     }
@@ -526,6 +534,30 @@ mod tests {
 
     fn both(guard: i64) -> CutPolicy {
         CutPolicy { guard, upper: true }
+    }
+
+    #[test]
+    fn an_upper_bound_that_may_not_cut_may_not_empty_the_range() {
+        let log = FakeLog::new(&monotonic(100), |_| -1);
+        // lower bound past the upper: nothing can match by message time, but
+        // an event-time upper bound must not decide that when it may not cut
+        let crossed = Bounds::new(Some(1_000 + 10 * 60), Some(1_000 + 10 * 50));
+        let mut seeker = Seeker::new(&log, 0, TimestampLookup::Auto);
+        let lower_only = CutPolicy { guard: 0, upper: false };
+        let cuts = plan_cuts(
+            &mut seeker,
+            &[(0, log.wm())],
+            &ScanBounds::default(),
+            crossed,
+            lower_only,
+        )
+        .unwrap();
+        assert_eq!((cuts[0].first.start, cuts[0].first.end), (60, 100));
+        assert!(
+            plan_cuts(&mut seeker, &[(0, log.wm())], &ScanBounds::default(), crossed, both(0))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

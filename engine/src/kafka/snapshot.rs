@@ -79,9 +79,12 @@ impl Statement {
     }
 }
 
-/// How many statements' cuts a table remembers (statements of concurrent
-/// sessions plan at the same time).
-const REMEMBERED: usize = 16;
+/// How long a statement's cut is remembered after its planning began: far
+/// longer than planning takes (its scans ask for the cut while planning).
+const REMEMBERED_NS: i64 = 10 * 60 * 1_000_000_000;
+
+/// The most statements remembered at once, whatever their age.
+const REMEMBERED_MAX: usize = 4096;
 
 /// The cuts of a table's recent statements.
 #[derive(Debug, Default)]
@@ -107,8 +110,10 @@ impl StatementCuts {
             return Ok(Arc::clone(cut));
         }
         let cut = Arc::new(fetch.await?);
+        let horizon = statement.started_ns.saturating_sub(REMEMBERED_NS);
+        recent.retain(|(s, _)| s.started_ns >= horizon);
         recent.push_back((statement, Arc::clone(&cut)));
-        if recent.len() > REMEMBERED {
+        if recent.len() > REMEMBERED_MAX {
             recent.pop_front();
         }
         Ok(cut)

@@ -8,8 +8,10 @@
 //!   kept as its text (`"product_id": 125` reads as `"125"`);
 //! - integers: a JSON integer within the type's range;
 //! - floating point: a finite JSON number (`1e400` overflows and is refused);
-//! - decimals: a JSON number that the column holds exactly
-//!   ([`super::decimal`]), never a string;
+//! - decimals: a JSON number, never a string, read from its text
+//!   ([`super::decimal`]): exact to the column's scale, rounded half to even
+//!   past it (and [`Column::take_note`] says so), malformed past its
+//!   precision;
 //! - booleans: `true` or `false`;
 //! - timestamps: an RFC 3339 string with an offset
 //!   ([`pulse_udfs::rfc3339`]) or a JSON integer of epoch milliseconds;
@@ -59,6 +61,9 @@ pub struct Column {
     nullable: bool,
     valid: BooleanBufferBuilder,
     values: Values,
+    /// What the last read changed in a value it kept (a decimal rounded to
+    /// the column's scale), for the row's `_warning`.
+    note: Option<String>,
 }
 
 #[derive(Debug)]
@@ -161,6 +166,7 @@ impl Column {
             nullable,
             valid: BooleanBufferBuilder::new(0),
             values,
+            note: None,
         })
     }
 
@@ -188,6 +194,7 @@ impl Column {
     /// Drops the entries from `len` on, and whatever a failed read left
     /// behind in the values or in nested columns.
     pub fn truncate(&mut self, len: usize) {
+        self.note = None;
         if len < self.valid.len() {
             self.valid.truncate(len);
         }
@@ -296,7 +303,11 @@ impl Column {
                 scale,
             } => {
                 let n = number(c, kind, "a number")?;
-                values.push(decimal::parse(n.text, *precision, *scale).map_err(ValueError::Type)?);
+                let (value, rounded) = decimal::parse(n.text, *precision, *scale).map_err(ValueError::Type)?;
+                if rounded {
+                    self.note = Some(format!("{} rounded to {scale} places after the point", n.text));
+                }
+                values.push(value);
             }
             Values::Timestamp { values, unit, .. } => {
                 let v = match kind {
@@ -381,6 +392,18 @@ impl Column {
         }
         self.valid.append(true);
         Ok(())
+    }
+
+    /// What the last reads changed in values they kept, here or in nested
+    /// columns, and forgets it.
+    pub fn take_note(&mut self) -> Option<String> {
+        let mut notes: Vec<String> = self.note.take().into_iter().collect();
+        match &mut self.values {
+            Values::List { child, .. } => notes.extend(child.take_note()),
+            Values::Struct { children, .. } => notes.extend(children.iter_mut().filter_map(Column::take_note)),
+            _ => {}
+        }
+        (!notes.is_empty()).then(|| notes.join(", "))
     }
 
     /// The column as an Arrow array, leaving it empty.

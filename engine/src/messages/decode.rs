@@ -287,7 +287,13 @@ impl RowDecoder {
                 return Err(ValueError::Type(format!("required field '{name}' is missing or null")));
             }
             let start = c.pos();
-            match column.read(c, 1) {
+            let read = column.read(c, 1);
+            if read.is_ok()
+                && let Some(note) = column.take_note()
+            {
+                warnings.push(format!("{name}: {note}"));
+            }
+            match read {
                 Err(ValueError::Type(why)) if !required[i] => {
                     // an optional field that does not fit: NULL, and say why
                     column.truncate(row);
@@ -485,6 +491,16 @@ mod tests {
                 Some(order(r#""amount":1,"timestamp":0,"x":1,"x":1"#)),
                 "'x' appears twice",
             ),
+            (
+                "repeated key in an unknown object",
+                Some(order(r#""amount":1,"timestamp":0,"meta":{"a":1,"a":2}"#)),
+                "'a' appears twice",
+            ),
+            (
+                "repeated key in an order_line set aside",
+                Some(order(r#""amount":1,"timestamp":0,"order_line":{"x":1,"x":2}"#)),
+                "'x' appears twice",
+            ),
             ("bom", Some(format!("\u{feff}{GOOD}")), "not valid JSON"),
             (
                 "deep",
@@ -584,6 +600,20 @@ mod tests {
         let lines = b.column_by_name("order_line").unwrap().as_list::<i32>();
         let item = lines.value(0);
         assert_eq!(item.as_struct().column(0).as_string::<i32>().value(0), "125");
+    }
+
+    #[test]
+    fn an_amount_with_more_places_than_the_scale_is_rounded_and_says_so() {
+        let mut d = decoder(MalformedPolicy::Fail);
+        let message = order(r#""amount":0.1234567890123456789,"timestamp":0"#);
+        let b = d.decode(&mut chunk(&[Some(&message)])).unwrap().batch;
+        let amount = b.column_by_name("amount").unwrap().as_primitive::<Decimal128Type>();
+        assert_eq!(amount.value(0), 123_456_789_012_345_679);
+        let warning = b.column_by_name(WARNING_COLUMN).unwrap().as_string::<i32>();
+        assert_eq!(
+            warning.value(0),
+            "amount: 0.1234567890123456789 rounded to 18 places after the point"
+        );
     }
 
     #[test]

@@ -324,6 +324,8 @@ impl<'a> Cursor<'a> {
     pub fn skip_value(&mut self, depth: usize) -> Result<()> {
         // open containers: true for an object
         let mut open: Vec<bool> = Vec::new();
+        // the keys seen so far by each open object, innermost last
+        let mut keys: Vec<Vec<Vec<u8>>> = Vec::new();
         loop {
             // a value is due: read it, or open a container; `first` says
             // whether the innermost container has yet to see an element
@@ -336,6 +338,9 @@ impl<'a> Cursor<'a> {
                     let object = self.peek_kind()? == Kind::Object;
                     self.pos += 1;
                     open.push(object);
+                    if object {
+                        keys.push(Vec::new());
+                    }
                     first = true;
                 }
                 Kind::String => {
@@ -366,8 +371,14 @@ impl<'a> Cursor<'a> {
                 let more = if object {
                     match self.next_key(first)? {
                         Some(key) => {
-                            if key.escaped {
-                                check_escapes(key.raw).map_err(|message| SyntaxError { at: self.pos, message })?;
+                            let mut name = Vec::new();
+                            unescape(key.raw, &mut name).map_err(|message| SyntaxError { at: self.pos, message })?;
+                            if let Some(seen) = keys.last_mut() {
+                                if seen.contains(&name) {
+                                    return self
+                                        .error(format!("the key '{}' appears twice", String::from_utf8_lossy(&name)));
+                                }
+                                seen.push(name);
                             }
                             true
                         }
@@ -379,7 +390,9 @@ impl<'a> Cursor<'a> {
                 if more {
                     break;
                 }
-                open.pop();
+                if open.pop() == Some(true) {
+                    keys.pop();
+                }
                 first = false;
             }
         }
@@ -508,6 +521,8 @@ mod tests {
             ("\"abc", "closing quote"),
             ("tru", "true or false"),
             ("nul", "expected null"),
+            (r#"{"a":{"b":1,"b":2}}"#, "'b' appears twice"),
+            (r#"[{"b":1,"c":{"b":2}},{"b":3,"b":4}]"#, "'b' appears twice"),
         ] {
             let err = skip(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");

@@ -51,7 +51,8 @@ pub fn utc_nanos() -> DataType {
 /// The type of money: `amount` is exact to 18 places after the point,
 /// with up to 20 before it, so a JSON number as written (`3189041.78`, or
 /// a double's shortest text such as `0.30000000000000004`) is held digit
-/// for digit.
+/// for digit. More places are rounded half to even, and `_warning` says
+/// so; 20 digits or more before the point make the message malformed.
 pub fn money() -> DataType {
     DataType::Decimal128(38, 18)
 }
