@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use datafusion::physical_plan::{collect, displayable};
 use pulse::engine::kafka::{KafkaScanExec, KafkaTable, KafkaTableConfig};
 
-use crate::support::{Broker, Msg, brokers, error, order, orders_table, physical_plan, produce, rows, table};
+use crate::support::{
+    Broker, Msg, brokers, delete_records, error, order, orders_table, physical_plan, produce, rows, table,
+};
 
 const HOUR: i64 = 3_600_000;
 
@@ -496,28 +498,6 @@ async fn the_rust_api_builds_the_same_table() {
     );
 }
 
-/// Deletes the records before `before` in partition 0, as retention would.
-/// Returns false when the broker does not support DeleteRecords.
-async fn delete_records(bootstrap: &str, topic: &str, before: i64) -> bool {
-    use rdkafka::admin::{AdminClient, AdminOptions};
-    use rdkafka::client::DefaultClientContext;
-    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Offset(before)).unwrap();
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(5)));
-    match admin.delete_records(&tpl, &opts).await {
-        Ok(result) => result.elements().iter().all(|e| e.error().is_ok()),
-        Err(e) => {
-            eprintln!("DeleteRecords is not supported here: {e}");
-            false
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_deleted_by_retention_mid_query_are_an_error_or_a_named_warning() {
     let mut ran = false;
@@ -550,7 +530,7 @@ async fn offsets_deleted_by_retention_mid_query_are_an_error_or_a_named_warning(
                 .contains("ranges=[0:[0..10)]")
         );
         // retention deletes offsets 0..4 after planning, before reading
-        if !delete_records(&broker.bootstrap(), &topic, 4).await {
+        if !delete_records(&broker.bootstrap(), &topic, 0, 4).await {
             eprintln!(
                 "*** SKIPPED the {} broker in the retention test: it cannot delete records ***",
                 broker.name()
@@ -757,11 +737,27 @@ async fn a_broker_that_dies_mid_scan_ends_the_statement_with_an_error_not_a_part
     cluster.create_topic("orders", 1, 1).unwrap();
     let bootstrap = cluster.bootstrap_servers();
     let now = now_ms();
-    let msgs: Vec<Msg> = (0..60_000)
+    // Few enough messages that the mock keeps them all (it trims a
+    // partition's log beyond a few MB), and fetches small enough that the
+    // consumer cannot have prefetched the rest when the broker goes down.
+    let total = 20_000;
+    let msgs: Vec<Msg> = (0..total)
         .map(|i| Msg::new(0, now, order(&format!("o{i}"), "c", 1.0, now)))
         .collect();
     produce(&bootstrap, "orders", &msgs);
-    let ctx = orders_table(&bootstrap, "orders", "'kafka.timeout' '2s'").await;
+    let ctx = orders_table(
+        &bootstrap,
+        "orders",
+        "'kafka.timeout' '2s', 'kafka.max_messages_per_split' '1000000', \
+         'kafka.client.max.partition.fetch.bytes' '20000', \
+         'kafka.client.queued.max.messages.kbytes' '64'",
+    )
+    .await;
+    assert_eq!(
+        rows(&ctx, "SELECT count(*) FROM orders").await,
+        [total.to_string()],
+        "the mock kept every message"
+    );
     let mut stream = ctx
         .sql("SELECT order_id FROM orders")
         .await
@@ -781,7 +777,7 @@ async fn a_broker_that_dies_mid_scan_ends_the_statement_with_an_error_not_a_part
         }
     };
     let err = outcome.expect_err("a partial answer was returned as complete");
-    assert!(rows < 60_000, "read {rows}");
+    assert!(rows < total, "read {rows}");
     assert!(
         err.contains("Kafka topic 'orders' partition 0") && err.contains("offset"),
         "{err}"

@@ -204,3 +204,24 @@ pub async fn error(ctx: &SessionContext, sql: &str) -> String {
 pub async fn physical_plan(ctx: &SessionContext, sql: &str) -> String {
     table(ctx, &format!("EXPLAIN {sql}")).await
 }
+
+/// Deletes the records before `before` in `partition`, as retention would.
+/// Returns false when the broker does not support DeleteRecords.
+pub async fn delete_records(bootstrap: &str, topic: &str, partition: i32, before: i64) -> bool {
+    use rdkafka::{Offset, TopicPartitionList};
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(before))
+        .unwrap();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(5)));
+    match admin.delete_records(&tpl, &opts).await {
+        Ok(result) => result.elements().iter().all(|e| e.error().is_ok()),
+        Err(e) => {
+            eprintln!("DeleteRecords is not supported here: {e}");
+            false
+        }
+    }
+}
