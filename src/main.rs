@@ -5,6 +5,7 @@
 //! - [`sources`]: the orders and customer tables `answer` and `sql` read
 //!   (a topic, a file, customer batches, or the embedded default);
 //! - [`shell`]: datafusion-cli's hooks for a Pulse session;
+//! - [`flight_sql`]: the Arrow Flight SQL service `serve` runs;
 //! - [`generator`]: the simulated business that `generate` writes;
 //! - [`sinks`]: writing orders to a topic and customer batches to storage;
 //! - [`error`]: [`CliError`], the one error type, and its context.
@@ -18,6 +19,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 mod error;
+mod flight_sql;
 mod generator;
 mod shell;
 mod sinks;
@@ -55,6 +57,13 @@ enum Command {
     /// Load a JSON-lines file of orders into a topic (CreateTime from each
     /// order's timestamp, keyed by customer_id), creating the topic if missing.
     Produce(commands::produce::ProduceArgs),
+    /// Follow the orders topic into the lake's Delta tables (dal.pulse.orders,
+    /// dal.pulse.orders_dead_letter), exactly once: each commit carries the
+    /// next offset of every partition it read.
+    Ingest(commands::ingest::IngestArgs),
+    /// Serve the session of `pulse sql` (the same sources, tables and
+    /// views) over Arrow Flight SQL, for ADBC, JDBC and ODBC clients.
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +81,8 @@ fn main() -> ExitCode {
             Command::Sql(args) => commands::sql::run(args).await,
             Command::Generate(args) => commands::generate::run(args).await,
             Command::Produce(args) => commands::produce::run(args).await,
+            Command::Ingest(args) => commands::ingest::run(args).await,
+            Command::Serve(args) => commands::serve::run(args).await,
         }
     });
     match result {

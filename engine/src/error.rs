@@ -29,6 +29,15 @@ pub enum PulseError {
         accepted: String,
     },
 
+    /// A Delta table of the lake could not be read or written.
+    #[error("lake table {table}: {message}")]
+    Lake {
+        /// The table's URL.
+        table: String,
+        /// What failed, with what delta-rs said.
+        message: String,
+    },
+
     /// A `LOCATION` that cannot be parsed.
     #[error("invalid location '{location}': {reason}")]
     InvalidLocation {

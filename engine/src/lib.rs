@@ -11,6 +11,8 @@
 //!   the Kafka table's columns (`pulse answer --orders FILE`).
 //! - [`customers`]: customer batches as deduplicated tables (`STORED AS
 //!   CUSTOMER_BATCHES`).
+//! - [`lake`]: the `dal` lake of Delta tables, `pulse ingest` (exactly
+//!   once from Kafka), and `orders` = lake ∪ Kafka tail.
 //! - [`storage`]: object-store locations (S3, MinIO, local folders).
 //! - [`session`]: sessions with every Pulse factory and function registered.
 //! - [`views`]: the versioned SQL views of the answer and their loader.
@@ -23,6 +25,7 @@ pub mod customers;
 pub mod error;
 pub mod jsonl;
 pub mod kafka;
+pub mod lake;
 pub mod messages;
 pub mod session;
 pub mod storage;

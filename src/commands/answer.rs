@@ -23,8 +23,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use pulse::engine::kafka::CutLog;
 use pulse::engine::session::pulse_state_with_runtime;
 
-use crate::error::{CliError, Context};
-use crate::sources::{SourceArgs, load};
+use crate::error::CliError;
+use crate::sources::{SourceArgs, check_as_of, load, set_as_of};
 
 /// How to print the answer.
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,21 +90,11 @@ fn answer_context(limit: usize) -> Result<SessionContext, CliError> {
 
 /// Runs `pulse answer`.
 pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
-    if let Some(t) = &args.as_of {
-        pulse::udfs::rfc3339::parse_nanos(t)
-            .map_err(|e| CliError::usage(format!("--as-of {e}; give e.g. 2026-11-20T00:00:00Z")))?;
-    }
+    check_as_of(args.as_of.as_deref())?;
     let ctx = answer_context(parse_size(&args.memory_limit)?)?;
     let loaded = load(&ctx, &args.sources).await?;
     eprintln!("pulse: answering on {}", loaded.description);
-    if let Some(t) = &args.as_of {
-        ctx.state_ref()
-            .write()
-            .config_mut()
-            .options_mut()
-            .set("pulse.as_of", t)
-            .context(|| format!("--as-of '{t}'"))?;
-    }
+    set_as_of(&ctx, args.as_of.as_deref())?;
     let view = if args.all {
         "industry_change"
     } else {

@@ -3,7 +3,9 @@
 //! - [`answer`]: the top 3 industries (or all 10) as a table, CSV or JSON;
 //! - [`sql`]: the SQL shell, or statements from `-c` and `-f`;
 //! - [`generate`]: the simulated business, to a topic, a file or a prefix;
-//! - [`produce`]: a JSON-lines file of orders into a topic.
+//! - [`produce`]: a JSON-lines file of orders into a topic;
+//! - [`ingest`]: the topic into the lake's Delta tables, exactly once;
+//! - [`serve`]: the session as an Arrow Flight SQL endpoint.
 //!
 //! What must stay true: a command reads its sources through
 //! [`crate::sources`] and writes through [`crate::sinks`], so two commands
@@ -11,5 +13,7 @@
 
 pub mod answer;
 pub mod generate;
+pub mod ingest;
 pub mod produce;
+pub mod serve;
 pub mod sql;

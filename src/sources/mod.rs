@@ -27,6 +27,7 @@ use pulse::engine::customers::dedup::table_schema;
 use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable, CustomersView};
 use pulse::engine::jsonl::JsonLinesTable;
 use pulse::engine::kafka::{KafkaTable, KafkaTableConfig};
+use pulse::engine::lake::{Lake, LakeOrdersTable, register_lake_catalog};
 use pulse::engine::messages::schema::utc_millis;
 use pulse::engine::messages::{
     ERROR_COLUMN, KEY_COLUMN, MalformedPolicy, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN, TableSchema,
@@ -61,6 +62,11 @@ pub struct SourceArgs {
     /// or Parquet with `_partition` and `_offset` columns (`.parquet`).
     #[arg(long, value_name = "PATH", conflicts_with = "brokers")]
     pub orders: Option<PathBuf>,
+    /// The lake (an s3:// prefix, a folder or a file:// URL) that `pulse ingest` fills from the topic:
+    /// `orders` is then the lake's orders and the topic above the offsets the lake holds, and the
+    /// lake's tables are the catalog `dal` (dal.pulse.orders, …).
+    #[arg(long, value_name = "URL", env = "PULSE_LAKE", requires = "brokers")]
+    pub lake: Option<String>,
     /// Customer batches: an S3 prefix (s3://bucket/prefix/), a local folder or a file:// URL.
     #[arg(long, value_name = "URL", env = "PULSE_CUSTOMERS")]
     pub customers: Option<String>,
@@ -86,6 +92,28 @@ const NO_ORDERS: &str = "give --brokers HOST:PORT (and --topic NAME), or --order
 /// What to say when the customers are queried without a customers source.
 const NO_CUSTOMERS: &str = "give --customers URL (an s3:// prefix, a folder or a file:// URL)";
 
+/// Checks an `--as-of` time, before any source is read.
+pub fn check_as_of(as_of: Option<&str>) -> Result<(), CliError> {
+    if let Some(t) = as_of {
+        pulse::udfs::rfc3339::parse_nanos(t)
+            .map_err(|e| CliError::usage(format!("--as-of {e}; give e.g. 2026-11-20T00:00:00Z")))?;
+    }
+    Ok(())
+}
+
+/// Pins `T` (`pulse.as_of`) in `ctx` to `--as-of`, if given.
+pub fn set_as_of(ctx: &SessionContext, as_of: Option<&str>) -> Result<(), CliError> {
+    if let Some(t) = as_of {
+        ctx.state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .set("pulse.as_of", t)
+            .context(|| format!("--as-of '{t}'"))?;
+    }
+    Ok(())
+}
+
 /// Registers the sources in `ctx` and loads the views.
 pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, CliError> {
     if args.is_empty() {
@@ -108,8 +136,11 @@ pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, Cli
     }
     let orders = match (&args.brokers, &args.orders) {
         (Some(brokers), _) => {
-            register_topic(ctx, brokers, &args.topic, &args.kafka_options).await?;
-            format!("Kafka topic '{}' on {brokers}", args.topic)
+            register_topic(ctx, brokers, &args.topic, &args.kafka_options, args.lake.as_deref()).await?;
+            match &args.lake {
+                Some(lake) => format!("the lake {lake} and Kafka topic '{}' on {brokers} above it", args.topic),
+                None => format!("Kafka topic '{}' on {brokers}", args.topic),
+            }
         }
         (None, Some(path)) => register_orders_file(ctx, path).await?,
         (None, None) => {
@@ -150,15 +181,10 @@ fn missing_orders() -> Result<MissingSource, CliError> {
     Ok(MissingSource::new("orders", schema.table, NO_ORDERS))
 }
 
-/// Registers the topic as `orders`. Malformed messages become rows with
-/// `_error`, so the answer goes on and the data-quality views show them;
-/// `--kafka-option kafka.malformed=…` can say otherwise.
-pub async fn register_topic(
-    ctx: &SessionContext,
-    brokers: &str,
-    topic: &str,
-    options: &[String],
-) -> Result<(), CliError> {
+/// The orders topic's table configuration: malformed messages become rows
+/// with `_error`, so the answer goes on and the data-quality views show
+/// them; `--kafka-option kafka.…=…` (`options`) can say otherwise.
+pub fn topic_config(brokers: &str, topic: &str, options: &[String]) -> Result<KafkaTableConfig, CliError> {
     let mut given = HashMap::new();
     for option in options {
         let (key, value) = option.split_once('=').ok_or_else(|| {
@@ -168,11 +194,36 @@ pub async fn register_topic(
         })?;
         given.insert(key.trim().to_ascii_lowercase(), value.to_string());
     }
-    let config = KafkaTableConfig::new(brokers, topic)
+    Ok(KafkaTableConfig::new(brokers, topic)
         .with_malformed_policy(MalformedPolicy::DeadLetter)
-        .with_options(&given)?;
-    ctx.register_table("orders", Arc::new(KafkaTable::try_new(config).await?))?;
+        .with_options(&given)?)
+}
+
+/// Registers the topic as `orders`; with a lake, `orders` is the lake's
+/// orders and the topic above the offsets the lake holds, and the lake's
+/// tables are the catalog `dal`.
+pub async fn register_topic(
+    ctx: &SessionContext,
+    brokers: &str,
+    topic: &str,
+    options: &[String],
+    lake: Option<&str>,
+) -> Result<(), CliError> {
+    let table = KafkaTable::try_new(topic_config(brokers, topic, options)?).await?;
+    match lake {
+        None => ctx.register_table("orders", Arc::new(table))?,
+        Some(location) => {
+            let lake = open_lake(ctx, location)?;
+            register_lake_catalog(ctx, lake.clone())?;
+            ctx.register_table("orders", Arc::new(LakeOrdersTable::try_new(lake, table)?))?
+        }
+    };
     Ok(())
+}
+
+/// Opens the lake at `location` with the session's stores.
+pub fn open_lake(ctx: &SessionContext, location: &str) -> Result<Lake, CliError> {
+    Ok(Lake::open(ctx.runtime_env().as_ref(), location, &Default::default())?)
 }
 
 /// Registers a file of orders as `orders`, with the columns of the Kafka

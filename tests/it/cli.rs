@@ -4,10 +4,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 const PULSE: &str = env!("CARGO_BIN_EXE_pulse");
-const AS_OF: &str = "2026-11-20T00:00:00Z";
+pub(crate) const AS_OF: &str = "2026-11-20T00:00:00Z";
 
 /// `pulse` with `args`, ignoring any PULSE_* source settings of the caller.
-fn command() -> Command {
+pub(crate) fn command() -> Command {
     let mut c = Command::new(PULSE);
     c.env_remove("PULSE_BROKERS")
         .env_remove("PULSE_TOPIC")
@@ -15,16 +15,16 @@ fn command() -> Command {
     c
 }
 
-fn pulse(args: &[&str]) -> Output {
+pub(crate) fn pulse(args: &[&str]) -> Output {
     command().args(args).output().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()
 }
 
 /// Generates 31 days ending at AS_OF into `dir` (customers/, orders.jsonl).
-fn generate(dir: &Path, seed: &str) {
+pub(crate) fn generate(dir: &Path, seed: &str) {
     let out = pulse(&[
         "generate",
         "--seed",
@@ -45,7 +45,7 @@ fn generate(dir: &Path, seed: &str) {
 
 /// The CSV rows with figures rounded to 6 decimals (sums may differ in the
 /// last bits with the order in which partial sums meet).
-fn rounded_csv(stdout: &[u8]) -> Vec<String> {
+pub(crate) fn rounded_csv(stdout: &[u8]) -> Vec<String> {
     text(stdout)
         .lines()
         .map(|line| {
@@ -273,7 +273,7 @@ fn produce_then_answer_from_a_broker_matches_the_file() {
 }
 
 /// The arguments of `pulse answer` on a file of orders, as of AS_OF, in `format`.
-fn file_answer_args<'a>(orders: &'a Path, customers: &'a Path, format: &'a str) -> Vec<&'a str> {
+pub(crate) fn file_answer_args<'a>(orders: &'a Path, customers: &'a Path, format: &'a str) -> Vec<&'a str> {
     vec![
         "answer",
         "--orders",
@@ -288,7 +288,7 @@ fn file_answer_args<'a>(orders: &'a Path, customers: &'a Path, format: &'a str) 
 }
 
 /// `pulse answer --all` as rounded CSV rows, on a file of orders.
-fn file_answer(orders: &Path, customers: &Path, extra: &[&str]) -> Vec<String> {
+pub(crate) fn file_answer(orders: &Path, customers: &Path, extra: &[&str]) -> Vec<String> {
     let mut args = file_answer_args(orders, customers, "csv");
     args.push("--all");
     args.extend_from_slice(extra);

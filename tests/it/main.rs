@@ -11,5 +11,7 @@
 mod cli;
 mod customers;
 mod kafka;
+mod lake;
+mod serve;
 mod support;
 mod views;

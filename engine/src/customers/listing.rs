@@ -200,6 +200,21 @@ pub fn group_batches(location: &str, prefix: &Path, objects: Vec<ObjectMeta>) ->
     Ok(batches)
 }
 
+/// Sorts batches known by id and time, oldest first, in the order
+/// [`group_batches`] lists them: objects outside batch folders (`loose`)
+/// by time, then path; batch folders by id, as integers when every id is
+/// digits, as text otherwise. The lake orders the batches it holds with it.
+pub fn sort_batch_ids(ids: &mut [(String, i64)], loose: bool) {
+    let numeric = |id: &str| id.bytes().all(|b| b.is_ascii_digit());
+    if loose {
+        ids.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    } else if ids.iter().all(|(id, _)| numeric(id)) {
+        ids.sort_by(|a, b| integer_order(&a.0, &b.0).then_with(|| a.0.cmp(&b.0)));
+    } else {
+        ids.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+}
+
 /// The order of two ids of digits, as integers of any size.
 fn integer_order(a: &str, b: &str) -> Ordering {
     let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
@@ -270,6 +285,43 @@ mod tests {
             ["p/batch_id=20261101/b.parquet", "p/batch_id=20261101/nested/a.parquet"]
         );
         assert_eq!(batches[1].time_ms, batch_time("20261102").unwrap());
+    }
+
+    #[test]
+    fn sorting_known_ids_gives_the_listings_order() {
+        let cases: [(Vec<ObjectMeta>, bool); 3] = [
+            (
+                vec![
+                    meta("p/batch_id=10/a", 1),
+                    meta("p/batch_id=9/a", 5),
+                    meta("p/batch_id=0100/a", 2),
+                ],
+                false,
+            ),
+            (
+                vec![
+                    meta("p/batch_id=b/a", 1),
+                    meta("p/batch_id=a10/a", 5),
+                    meta("p/batch_id=a9/a", 2),
+                ],
+                false,
+            ),
+            (
+                vec![meta("p/c.parquet", 2), meta("p/a.parquet", 3), meta("p/b.parquet", 2)],
+                true,
+            ),
+        ];
+        for (objects, loose) in cases {
+            let listed: Vec<(String, i64)> = group_batches("p", &Path::from("p"), objects)
+                .unwrap()
+                .into_iter()
+                .map(|b| (b.id, b.time_ms))
+                .collect();
+            let mut sorted = listed.clone();
+            sorted.reverse();
+            sort_batch_ids(&mut sorted, loose);
+            assert_eq!(sorted, listed);
+        }
     }
 
     #[test]

@@ -49,6 +49,11 @@ impl CustomersTable {
         })
     }
 
+    /// Where the batches are.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
     /// The batches under the location now, oldest first.
     pub async fn list_batches(&self) -> Result<Vec<Batch>> {
         let loc = &self.location;

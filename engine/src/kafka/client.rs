@@ -202,6 +202,15 @@ impl LogIndex for BrokerIndex<'_> {
 
 /// True for the error librdkafka raises when a fetch offset is no longer
 /// (or not yet) in the log and `auto.offset.reset` is `error`.
+/// The offset `consumer` will fetch next in `partition`, if it knows one.
+pub(crate) fn position(consumer: &BaseConsumer, cfg: &KafkaTableConfig, partition: i32) -> Option<i64> {
+    let list = consumer.position().ok()?;
+    match list.find_partition(&cfg.topic, partition)?.offset() {
+        Offset::Offset(o) => Some(o),
+        _ => None,
+    }
+}
+
 pub(crate) fn is_offset_out_of_range(e: &KafkaError) -> bool {
     matches!(
         e,

@@ -353,7 +353,7 @@ impl KafkaTableConfig {
 }
 
 /// Parses a duration such as `500ms`, `90s`, `15m`, `1h`, `2d`, or `0`.
-pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let t = text.trim();
     if t == "0" {
         return Ok(Duration::ZERO);

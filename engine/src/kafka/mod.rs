@@ -23,7 +23,7 @@
 //! wrong broker answer never changes a result, and no message is lost
 //! without an error or a count.
 
-mod client;
+pub(crate) mod client;
 pub mod config;
 pub(crate) mod cut_check;
 pub mod exec;

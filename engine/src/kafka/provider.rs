@@ -12,6 +12,7 @@
 //! the filters; filter pushdown is always `Inexact`, so DataFusion applies
 //! every filter again.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -22,7 +23,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::client::{self, BrokerIndex};
-use super::config::{EventTimeColumn, KafkaTableConfig};
+use super::config::{DataLossPolicy, EventTimeColumn, KafkaTableConfig};
 use super::exec::{KafkaScanExec, ScanPlan};
 use super::offsets::{
     CutPolicy, OffsetRange, PartitionCut, SeekReport, Seeker, Watermarks, fill_partitions, plan_cuts, split,
@@ -101,10 +102,30 @@ impl KafkaTable {
         self.event_time.as_deref()
     }
 
+    /// The topic's partitions, as the broker says now.
+    pub async fn partitions(&self) -> Result<Vec<i32>> {
+        let cfg = Arc::clone(&self.cfg);
+        run_blocking(&self.cfg, move || {
+            let consumer = client::consumer(&cfg)?;
+            client::partitions(&consumer, &cfg)
+        })
+        .await
+    }
+
     /// The cut `state`'s statement reads: the one its first scan fixed,
     /// or, for the first, the watermarks now (or the `pulse.offsets` pin),
     /// recorded in the session's [`CutLog`].
     pub async fn cut(&self, state: &dyn Session) -> Result<Arc<Cut>> {
+        self.cut_above(state, None).await
+    }
+
+    /// [`Self::cut`] for a read of the topic above `floors`, the next offset
+    /// of each partition that another store (the lake) holds everything
+    /// below: each partition's cut starts at its floor, a pinned start is
+    /// the other store's to honour, and a floor below the log's start (the
+    /// messages between were deleted before the other store got them) is
+    /// data loss, as the table's `kafka.on_data_loss` says.
+    pub async fn cut_above(&self, state: &dyn Session, floors: Option<&BTreeMap<i32, i64>>) -> Result<Arc<Cut>> {
         let pinned = state
             .config()
             .options()
@@ -112,11 +133,19 @@ impl KafkaTable {
             .get::<PulseOptions>()
             .and_then(|o| o.offsets.get(&self.cfg.topic).cloned());
         let cfg = Arc::clone(&self.cfg);
+        let floors = floors.cloned();
         let fetch = run_blocking(&self.cfg, move || {
             let consumer = client::consumer(&cfg)?;
             let mut current = Vec::new();
             for p in client::partitions(&consumer, &cfg)? {
                 current.push((p, client::watermarks(&consumer, &cfg, p)?));
+            }
+            let mut pinned = pinned;
+            if let Some(floors) = &floors {
+                current = above_floors(&cfg, current, floors)?;
+                for range in pinned.iter_mut().flat_map(|p| p.values_mut()) {
+                    range.start = None;
+                }
             }
             match &pinned {
                 Some(pinned) => pinned_cut(&cfg, pinned, &current),
@@ -169,8 +198,61 @@ impl KafkaTable {
     }
 }
 
+/// The partitions' watermarks with each log starting at its floor: what is
+/// left to read above what another store holds.
+fn above_floors(
+    cfg: &KafkaTableConfig,
+    current: Vec<(i32, Watermarks)>,
+    floors: &BTreeMap<i32, i64>,
+) -> Result<Vec<(i32, Watermarks)>> {
+    current
+        .into_iter()
+        .map(|(p, wm)| {
+            let Some(&floor) = floors.get(&p) else {
+                return Ok((p, wm));
+            };
+            if floor > wm.high {
+                return Err(PulseError::KafkaPartition {
+                    topic: cfg.topic.clone(),
+                    partition: p,
+                    message: format!(
+                        "the lake holds offsets up to {floor}, past the log's end {}: was the topic deleted and \
+                         made again? The lake belongs to the old topic",
+                        wm.high
+                    ),
+                });
+            }
+            if floor < wm.low {
+                match cfg.on_data_loss {
+                    DataLossPolicy::Fail => {
+                        return Err(PulseError::DataLoss {
+                            topic: cfg.topic.clone(),
+                            partition: p,
+                            from: floor,
+                            to: wm.low,
+                        });
+                    }
+                    DataLossPolicy::Warn => log::warn!(
+                        "Kafka topic '{}' partition {p}: offsets {floor}..{} were deleted by retention before \
+                         the lake ingested them",
+                        cfg.topic,
+                        wm.low
+                    ),
+                }
+            }
+            Ok((
+                p,
+                Watermarks {
+                    low: wm.low.max(floor),
+                    high: wm.high,
+                },
+            ))
+        })
+        .collect()
+}
+
 /// Runs blocking librdkafka work off the async workers.
-async fn run_blocking<T: Send + 'static>(
+pub(crate) async fn run_blocking<T: Send + 'static>(
     cfg: &KafkaTableConfig,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
@@ -212,7 +294,21 @@ impl TableProvider for KafkaTable {
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         let cut = self.cut(state).await.map_err(DataFusionError::from)?;
-        let (cuts, seeks) = self.plan_cuts(&cut, filters).await.map_err(DataFusionError::from)?;
+        self.scan_cut(state, &cut, projection, filters, limit).await
+    }
+}
+
+impl KafkaTable {
+    /// A scan of `cut` (the statement's, or a part of it) for `filters`.
+    pub async fn scan_cut(
+        &self,
+        state: &dyn Session,
+        cut: &Cut,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let (cuts, seeks) = self.plan_cuts(cut, filters).await.map_err(DataFusionError::from)?;
         let target_partitions = state.config().target_partitions();
         let firsts: Vec<OffsetRange> = cuts.iter().map(|c| c.first).filter(|r| !r.is_empty()).collect();
         let ranges = match self.cfg.max_messages_per_split {

@@ -86,13 +86,22 @@ const REMEMBERED_NS: i64 = 10 * 60 * 1_000_000_000;
 /// The most statements remembered at once, whatever their age.
 const REMEMBERED_MAX: usize = 4096;
 
-/// The cuts of a table's recent statements.
-#[derive(Debug, Default)]
-pub(crate) struct StatementCuts {
-    recent: tokio::sync::Mutex<VecDeque<(Statement, Arc<Cut>)>>,
+/// The cuts of a table's recent statements (or anything else a statement
+/// must see once: the lake's snapshot).
+#[derive(Debug)]
+pub(crate) struct StatementCuts<T = Cut> {
+    recent: tokio::sync::Mutex<VecDeque<(Statement, Arc<T>)>>,
 }
 
-impl StatementCuts {
+impl<T> Default for StatementCuts<T> {
+    fn default() -> Self {
+        Self {
+            recent: tokio::sync::Mutex::new(VecDeque::new()),
+        }
+    }
+}
+
+impl<T> StatementCuts<T> {
     /// The cut of `statement`, fixing it with `fetch` if it is the
     /// statement's first scan. Scans of one statement wait for each other
     /// here, so concurrent planning cannot fetch two cuts.
@@ -100,8 +109,8 @@ impl StatementCuts {
     pub async fn get_or_fetch(
         &self,
         statement: Option<Statement>,
-        fetch: impl Future<Output = Result<Cut>>,
-    ) -> Result<Arc<Cut>> {
+        fetch: impl Future<Output = Result<T>>,
+    ) -> Result<Arc<T>> {
         let Some(statement) = statement else {
             return Ok(Arc::new(fetch.await?));
         };

@@ -53,9 +53,33 @@ pub(crate) struct RangeRead {
     pub event_time: Option<usize>,
 }
 
+/// A consumer kept between reads of one partition (the lake's ingest reads
+/// a partition round after round), and the offset of the next message it
+/// will deliver. Reusing it spares a new consumer, a new fetch session and
+/// the re-fetch of what it had prefetched.
+pub(crate) struct Follower {
+    consumer: BaseConsumer,
+    next: i64,
+}
+
 /// Reads `read.range` and sends its batches to `tx`. Returns when the range
-/// is done, the limit is reached, or the receiver has gone away.
-pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> Result<()> {
+/// is done, the limit is reached, or the receiver has gone away, with the
+/// offset it reached: every message below it was read. That is the range's
+/// end, or less when the log ends before it for this reader (a transaction
+/// still open at the last stable offset, under `read_committed`).
+pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> Result<i64> {
+    read_range_from(read, tx, None).map(|(reached, _)| reached)
+}
+
+/// [`read_range`] with the consumer a previous read of the same partition
+/// left (used when it stands where this range starts), returning the
+/// consumer for the next read when it stands exactly where this one
+/// stopped.
+pub(crate) fn read_range_from(
+    read: RangeRead,
+    tx: Sender<DFResult<RecordBatch>>,
+    follower: Option<Follower>,
+) -> Result<(i64, Option<Follower>)> {
     let RangeRead {
         cfg,
         schema,
@@ -69,8 +93,21 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
     } = read;
     let mut order = OrderWatch::default();
     let batch_size = batch_size.max(1);
-    let consumer = client::consumer(&cfg)?;
-    client::assign(&consumer, &cfg, range.partition, range.start)?;
+    let consumer = match follower {
+        Some(f) if f.next == range.start => f.consumer,
+        Some(f) => {
+            client::assign(&f.consumer, &cfg, range.partition, range.start)?;
+            f.consumer
+        }
+        None => {
+            let consumer = client::consumer(&cfg)?;
+            client::assign(&consumer, &cfg, range.partition, range.start)?;
+            consumer
+        }
+    };
+    // whether the consumer's next message is the one at `next` (false once
+    // a message past the range was taken from its queue)
+    let mut resumable = true;
     let mut decoder = ChunkDecoder::new(range.partition, Arc::clone(&schema), cfg.malformed)
         .map_err(|e| decode_error(&cfg, range.partition, e))?;
     let mut chunk = MessageChunk::with_capacity(batch_size.min(range.len() as usize).max(1));
@@ -109,6 +146,7 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
         Ok(limit.is_none_or(|l| *rows_sent < l))
     };
 
+    let mut reached = range.end;
     while next < range.end {
         match consumer.poll(Duration::from_millis(100)) {
             None => {
@@ -122,6 +160,7 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
                     continue;
                 }
                 if m.offset() >= range.end {
+                    resumable = false;
                     break;
                 }
                 let ts = m.timestamp().to_millis();
@@ -134,15 +173,25 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
                 next = m.offset() + 1;
                 idle_since = None;
                 if chunk.len() >= batch_size && !send(&mut chunk, &mut rows_sent)? {
-                    return Ok(());
+                    return Ok((next, None));
                 }
             }
             // Caught up with the log: any offsets left in the range hold no
-            // message (transaction markers, aborted or compacted records).
-            Some(Err(KafkaError::PartitionEOF(p))) if p == range.partition => break,
+            // message this reader may see (transaction markers, aborted or
+            // compacted records, or a transaction still open); the
+            // consumer's position says how far that is.
+            Some(Err(KafkaError::PartitionEOF(p))) if p == range.partition => {
+                reached = client::position(&consumer, &cfg, range.partition)
+                    .unwrap_or(next)
+                    .clamp(next, range.end);
+                break;
+            }
             Some(Err(e)) if client::is_offset_out_of_range(&e) => {
                 next = recover_lost_offsets(&consumer, &cfg, range, next, &metrics)?;
                 idle_since = None;
+                // the consumer may have stopped fetching at the reset; the
+                // next read of this partition starts a new one
+                resumable = false;
             }
             Some(Err(e)) => {
                 // librdkafka retries transport errors itself; the progress
@@ -158,10 +207,14 @@ pub(crate) fn read_range(read: RangeRead, tx: Sender<DFResult<RecordBatch>>) -> 
             }
         }
     }
-    if !chunk.is_empty() {
-        send(&mut chunk, &mut rows_sent)?;
+    if !chunk.is_empty() && !send(&mut chunk, &mut rows_sent)? {
+        return Ok((next, None));
     }
-    Ok(())
+    let follower = resumable.then_some(Follower {
+        consumer,
+        next: reached,
+    });
+    Ok((reached, follower))
 }
 
 /// The first row of `batch` whose event time (column `event`) is further

@@ -27,7 +27,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringBuilder, TimestampMillisecondArray,
+    Array, ArrayRef, BinaryBuilder, BooleanArray, Int32Array, Int64Array, RecordBatch, StringBuilder,
+    TimestampMillisecondArray,
 };
 use datafusion::arrow::compute::{cast, filter};
 
@@ -152,6 +153,10 @@ impl ChunkDecoder {
         let n = chunk.len();
         let mut errors = StringBuilder::with_capacity(n, 0);
         let mut warnings = StringBuilder::with_capacity(n, 0);
+        let mut bytes = self
+            .schema
+            .keeps_dead_letter_bytes()
+            .then(|| BinaryBuilder::with_capacity(n, 0));
         let mut keep = Vec::with_capacity(n);
         let mut malformed = 0;
         for i in 0..n {
@@ -163,6 +168,9 @@ impl ChunkDecoder {
                 Ok(warning) => {
                     errors.append_null();
                     warnings.append_option(warning);
+                    if let Some(b) = &mut bytes {
+                        b.append_null();
+                    }
                     keep.push(true);
                 }
                 Err(reason) => {
@@ -180,6 +188,9 @@ impl ChunkDecoder {
                             self.rows.push_null_row();
                             errors.append_value(reason);
                             warnings.append_null();
+                            if let Some(b) = &mut bytes {
+                                b.append_option(chunk.payload_of(i));
+                            }
                             keep.push(true);
                         }
                     }
@@ -216,6 +227,9 @@ impl ChunkDecoder {
         columns.extend(metadata);
         columns.push(Arc::new(errors.finish()));
         columns.push(Arc::new(warnings.finish()));
+        if let Some(mut b) = bytes {
+            columns.push(Arc::new(b.finish()));
+        }
         let batch = RecordBatch::try_new(Arc::clone(&self.schema.table), columns).map_err(|e| internal(&e))?;
         Ok(Decoded { batch, malformed })
     }

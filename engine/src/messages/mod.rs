@@ -33,5 +33,5 @@ pub use decode::DecodeError;
 pub use policy::MalformedPolicy;
 pub use schema::{
     ERROR_COLUMN, KEY_COLUMN, METADATA_COLUMNS, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN, TableSchema,
-    WARNING_COLUMN, decode_schema, money, orders_schema, utc_nanos,
+    VALUE_COLUMN, WARNING_COLUMN, decode_schema, money, orders_schema, utc_nanos,
 };

@@ -34,6 +34,10 @@ pub const ERROR_COLUMN: &str = "_error";
 /// their value did not fit, and why (`order_line: expected an array, …`);
 /// NULL when none was.
 pub const WARNING_COLUMN: &str = "_warning";
+/// The raw bytes of a malformed message, in tables that keep them (the
+/// lake's ingest: [`TableSchema::with_dead_letter_bytes`]); NULL for a
+/// well-formed one.
+pub const VALUE_COLUMN: &str = "_value";
 
 /// The metadata columns, in the order they follow the data columns.
 pub const METADATA_COLUMNS: [&str; 4] = [PARTITION_COLUMN, OFFSET_COLUMN, TIMESTAMP_COLUMN, KEY_COLUMN];
@@ -124,7 +128,9 @@ impl TableSchema {
             return Err(invalid("declare at least one data column".into()));
         }
         for f in data.fields() {
-            if METADATA_COLUMNS.contains(&f.name().as_str()) || f.name() == ERROR_COLUMN || f.name() == WARNING_COLUMN {
+            if METADATA_COLUMNS.contains(&f.name().as_str())
+                || [ERROR_COLUMN, WARNING_COLUMN, VALUE_COLUMN].contains(&f.name().as_str())
+            {
                 return Err(invalid(format!(
                     "column '{}' is a metadata column that Pulse adds; leave it out of the declaration",
                     f.name()
@@ -159,6 +165,21 @@ impl TableSchema {
             required,
             table: Arc::new(Schema::new(table_fields)),
         })
+    }
+
+    /// The same table with one more column, [`VALUE_COLUMN`], holding the
+    /// bytes of each malformed message kept under the `dead_letter` policy,
+    /// so that a dead letter can be stored as it arrived.
+    pub fn with_dead_letter_bytes(mut self) -> Self {
+        let mut fields: Vec<Field> = self.table.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(VALUE_COLUMN, DataType::Binary, true));
+        self.table = Arc::new(Schema::new(fields));
+        self
+    }
+
+    /// True when the table keeps the bytes of malformed messages.
+    pub fn keeps_dead_letter_bytes(&self) -> bool {
+        self.table.fields().last().is_some_and(|f| f.name() == VALUE_COLUMN)
     }
 
     /// The declared type of data column `i` (what the decoded column is cast to).
