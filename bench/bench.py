@@ -123,8 +123,9 @@ class Run:
         return self
 
 
-def run(argv, env=None, cwd=None):
-    """Runs `argv`, timing it and sampling its process tree's RSS."""
+def run(argv, env=None, cwd=None, curve=None):
+    """Runs `argv`, timing it and sampling its process tree's RSS; with a
+    list as `curve`, appends (seconds, MB) to it twice a second."""
     started = time.perf_counter()
     proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, cwd=cwd, text=True)
@@ -132,8 +133,14 @@ def run(argv, env=None, cwd=None):
     done = threading.Event()
 
     def sample():
+        last = 0.0
         while not done.wait(0.05):
-            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            rss = _tree_rss_kb(proc.pid)
+            peak[0] = max(peak[0], rss)
+            now = time.perf_counter() - started
+            if curve is not None and now - last >= 0.5:
+                curve.append((round(now, 2), rss / 1024))
+                last = now
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -266,7 +273,7 @@ def generate(pulse, data, scale, broker, produce=True):
     common = ["--seed", SEED, "--customers", str(customers), "--days", "31", "--orders-per-day", per_day,
               "--end", END, "--batch-every-hours", BATCH_EVERY_HOURS]
     stamp = d / "generated.json"
-    want = {"args": common}
+    want = {"args": common, "export": "timestamps in microseconds"}
     if stamp.exists() and json.loads(stamp.read_text()) == want:
         log(f"{scale}: files already generated in {d}")
     else:
@@ -277,7 +284,11 @@ def generate(pulse, data, scale, broker, produce=True):
              "--orders-out", d / "orders.jsonl"]).check()
         log(f"{scale}: writing orders.parquet")
         pulse.sql(["--orders", d / "orders.jsonl", "--customers", d / "customers"],
-                  "COPY (SELECT order_id, customer_id, order_line, amount, \"timestamp\", _partition, _offset "
+                  # times in microseconds, the unit every peer reads (Spark refuses
+                  # Parquet's nanoseconds); the generator's times are milliseconds
+                  "COPY (SELECT order_id, customer_id, order_line, amount, "
+                  "arrow_cast(\"timestamp\", 'Timestamp(Microsecond, Some(\"UTC\"))') AS \"timestamp\", "
+                  "_partition, _offset "
                   f"FROM orders WHERE _error IS NULL) TO '{d / 'orders.parquet'}' STORED AS PARQUET")
         stamp.write_text(json.dumps(want))
     if produce:
@@ -452,6 +463,59 @@ def answers(pulse, venv, scale, d, broker, engines):
     return out
 
 
+def lake(pulse, scale, d, broker):
+    """`pulse ingest` of the whole topic into a fresh lake (throughput, RSS
+    over time), then the answer from lake + tail against Kafka alone and the
+    Parquet export."""
+    topic = f"orders_{scale}"
+    lake_dir = d / "lake"
+    shutil.rmtree(lake_dir, ignore_errors=True)
+    kafka = ["--brokers", broker.address, "--topic", topic, *KAFKA_OPTION]
+    scan = pulse.sql([*kafka, "--customers", d / "customers"], SCAN)
+    scan_s = Pulse.elapsed(scan)[-1]
+    messages = int(last_csv_table(scan.stdout)[1][0][0])
+    curve = []
+    ingest = run([pulse.bin, "ingest", *kafka, "--lake", lake_dir, "--customers", d / "customers",
+                  "--until-caught-up"], curve=curve).check()
+    ingested = int(re.findall(r"pulse ingest: ([0-9]+) messages", ingest.stderr)[-1])
+    out = {"scale": scale, "messages": messages, "scan_s": scan_s, "ingest_s": ingest.seconds,
+           "ingested": ingested, "ingest_peak_mb": ingest.peak_mb, "rss_curve": curve, "runs": []}
+    log(f"lake {scale}: ingest {ingested:,} messages in {ingest.seconds:.1f} s "
+        f"({ingested / ingest.seconds:,.0f}/s; the scan reads {messages / scan_s:,.0f}/s), peak {ingest.peak_mb:.0f} MB")
+    reference = None
+    for name, sources in [("kafka", [*kafka, "--customers", d / "customers"]),
+                          ("lake + tail", [*kafka, "--lake", lake_dir, "--customers", d / "customers"]),
+                          ("parquet export", ["--orders", d / "orders.parquet", "--customers", d / "customers"])]:
+        r, got = answer_pulse(pulse, sources)
+        if reference is None:
+            reference = got
+        why = "no answer" if got is None else (None if reference is None else same_answer(reference, got))
+        entry = {"input": name, "seconds": r.seconds, "peak_mb": r.peak_mb, "equal": why is None}
+        if why:
+            entry["error"] = failure(r) if got is None else f"different answer: {why}"
+        out["runs"].append(entry)
+        log(f"lake {scale}: answer from {name}: {r.seconds:.2f} s, {r.peak_mb:.0f} MB, {entry.get('error', 'same answer')}")
+    return out
+
+
+def plot_rss(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for x in results.get("lake", []):
+        if x["rss_curve"]:
+            t, mb = zip(*x["rss_curve"])
+            ax.plot(t, mb, label=f"{x['scale']}: {x['ingested']:,} messages")
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel("RSS, MB")
+    ax.set_title("pulse ingest --until-caught-up: memory over a whole run")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 # --- the report ---------------------------------------------------------------
 
 def machine():
@@ -561,6 +625,32 @@ def write_report(results, path, plot_path):
         w("")
     if plot_path:
         w(f"![Peers on identical files]({plot_path.name})\n")
+    for x in results.get("lake", []):
+        if x is results.get("lake", [])[0]:
+            w("## 5. The lake: `pulse ingest`, and the answer from lake + Kafka tail\n")
+            w("`pulse ingest --until-caught-up` of the whole topic (and the customer batches) into a fresh local "
+              "lake, as a whole process; the scan rate is `SELECT count(*), sum(amount) FROM orders` on the same "
+              "topic in the same run. Then the answer (whole process) from Kafka alone, from the lake with the "
+              "Kafka tail above it (empty here: the lake is caught up), and from the Parquet export of the same "
+              "orders; each compared with the first. Memory over the ingest: `ingest_rss.png`.\n")
+            w("| scale | messages | ingest, s | ingest, msg/s | scan, msg/s | ingest / scan | ingest peak RSS, MB | "
+              "RSS first half / second half, MB |")
+            w("|---|---|---|---|---|---|---|---|")
+        curve = x["rss_curve"]
+        half = len(curve) // 2
+        first = max((m for _, m in curve[:half]), default=0)
+        second = max((m for _, m in curve[half:]), default=0)
+        w(f"| {x['scale']} | {x['ingested']:,} | {x['ingest_s']:.1f} | {fmt_rate(x['ingested'], x['ingest_s'])} | "
+          f"{fmt_rate(x['messages'], x['scan_s'])} | {x['scan_s'] / x['ingest_s'] * x['ingested'] / x['messages']:.0%} | "
+          f"{x['ingest_peak_mb']:,.0f} | {first:,.0f} / {second:,.0f} |")
+    for x in results.get("lake", []):
+        w(f"\n{x['scale']}, the answer:\n")
+        w("| orders from | wall, s | peak RSS, MB | same answer |")
+        w("|---|---|---|---|")
+        for r in x["runs"]:
+            w(f"| {r['input']} | {r['seconds']:.2f} | {r['peak_mb']:,.0f} | {'yes' if r['equal'] else 'no: ' + r.get('error', '')} |")
+    if results.get("lake"):
+        w("\n![pulse ingest memory](ingest_rss.png)\n")
     w("## Notes\n")
     for n in results["notes"]:
         w(f"- {n}")
@@ -633,6 +723,27 @@ def targets(results):
                     ratio = peer["seconds"] / mine["seconds"]
                     out.append({"target": f"{a['scale']} {fmt}: {label}", "measured": f"{ratio:.2f}×",
                                 "met": ratio >= need})
+    for x in results.get("lake", []):
+        rate = x["scan_s"] / x["ingest_s"] * x["ingested"] / x["messages"]
+        out.append({"target": f"lake {x['scale']}: ingest ≥ 80% of the Kafka scan rate", "measured": f"{rate:.0%}",
+                    "met": rate >= 0.8})
+        runs = {r["input"]: r for r in x["runs"]}
+        k, l, pq = runs.get("kafka"), runs.get("lake + tail"), runs.get("parquet export")
+        if k and l and l["equal"]:
+            speed = k["seconds"] / l["seconds"]
+            out.append({"target": f"lake {x['scale']}: answer from lake + tail ≥ 5× faster than from Kafka",
+                        "measured": f"{speed:.1f}×", "met": speed >= 5})
+            if pq and pq["equal"]:
+                out.append({"target": f"lake {x['scale']}: answer from lake + tail no slower than the Parquet export",
+                            "measured": f"{l['seconds']:.2f} s vs {pq['seconds']:.2f} s",
+                            "met": l["seconds"] <= pq["seconds"] * 1.05})
+        curve = x["rss_curve"]
+        half = len(curve) // 2
+        if half:
+            first = max(m for _, m in curve[:half])
+            second = max(m for _, m in curve[half:])
+            out.append({"target": f"lake {x['scale']}: ingest RSS flat (second half ≤ 1.2 × first half)",
+                        "measured": f"{first:,.0f} → {second:,.0f} MB", "met": second <= first * 1.2})
     return out
 
 
@@ -644,7 +755,7 @@ def main():
     p.add_argument("--scales", default="sf1,sf10")
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--workloads", default="scan,pushdown,answers",
+    p.add_argument("--workloads", default="scan,pushdown,answers,lake",
                    help="a subset measures only those and keeps the rest of results.json")
     p.add_argument("--out", type=Path, default=BENCH / "RESULTS.md")
     p.add_argument("--report-only", action="store_true",
@@ -671,12 +782,13 @@ def main():
     results["peers"], results["java"] = versions(a.venv)
     workloads = set(a.workloads.split(","))
     previous = {}
-    if workloads != {"scan", "pushdown", "answers"}:
+    every = {"scan", "pushdown", "answers", "lake"}
+    if workloads != every:
         previous = json.loads((a.out.parent / "results.json").read_text())
     # the workloads not measured now keep their figures (a workload's name is its key)
-    results.update({k: v for k, v in previous.items() if k in ("scan", "pushdown", "answers") and k not in workloads})
+    results.update({k: v for k, v in previous.items() if k in every and k not in workloads})
     try:
-        needs_orders = workloads & {"scan", "answers"}
+        needs_orders = workloads & {"scan", "answers", "lake"}
         dirs = {s: generate(pulse, a.data, s, broker, produce=bool(needs_orders)) for s in scales}
         topic = generate_pushdown_topic(pulse, a.data, broker) if "pushdown" in workloads else None
         broker.wait_idle()
@@ -687,12 +799,16 @@ def main():
             results["pushdown"] = pushdown(pulse, dirs[scales[0]], broker, topic, a.repeat)
         if "answers" in workloads:
             results["answers"] = [answers(pulse, a.venv, s, dirs[s], broker, engines) for s in scales]
+        if "lake" in workloads:
+            results["lake"] = [lake(pulse, s, dirs[s], broker) for s in scales]
     finally:
         broker.stop()
     results["targets"] = targets(results)
     (a.out.parent / "results.json").write_text(json.dumps(results, indent=1, default=str))
     plot_path = a.out.parent / "peers.png"
     plot(results, plot_path)
+    if results.get("lake"):
+        plot_rss(results, a.out.parent / "ingest_rss.png")
     write_report(results, a.out, plot_path)
     log(f"wrote {a.out}")
 
