@@ -5,6 +5,7 @@
 //! - [`sources`]: the orders and customer tables `answer` and `sql` read
 //!   (a topic, a file, customer batches, or the embedded default);
 //! - [`shell`]: datafusion-cli's hooks for a Pulse session;
+//! - [`watch`]: `--watch`, a query run again and redrawn every tick;
 //! - [`flight_sql`]: the Arrow Flight SQL service `serve` runs;
 //! - [`generator`]: the simulated business that `generate` writes;
 //! - [`sinks`]: writing orders to a topic and customer batches to storage;
@@ -24,6 +25,7 @@ mod generator;
 mod shell;
 mod sinks;
 mod sources;
+mod watch;
 
 pub use error::CliError;
 

@@ -1,5 +1,5 @@
 //! `pulse answer`: the top 3 industries (or all 10) as a table with a bar
-//! chart, CSV or JSON.
+//! chart, CSV or JSON; with `--watch`, again every tick ([`crate::watch`]).
 //!
 //! What must stay true: the figures are the views' (`top_industry_changes`,
 //! `industry_change`), never recomputed here; CSV has exactly the header
@@ -24,7 +24,8 @@ use pulse::engine::kafka::CutLog;
 use pulse::engine::session::pulse_state_with_runtime;
 
 use crate::error::CliError;
-use crate::sources::{SourceArgs, check_as_of, load, set_as_of};
+use crate::sources::{CacheArgs, SourceArgs, check_as_of, load, parse_size, set_as_of};
+use crate::watch::{Tick, WatchArgs, watch};
 
 /// How to print the answer.
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,22 +57,10 @@ pub struct AnswerArgs {
     /// they spill to disk. 0 means no limit.
     #[arg(long, value_name = "SIZE", default_value = "1G")]
     memory_limit: String,
-}
-
-/// A size such as 512M, 2G or 1048576 (bytes).
-fn parse_size(text: &str) -> Result<usize, CliError> {
-    let bad = || CliError::usage(format!("--memory-limit '{text}' is not a size such as 512M or 2G"));
-    let t = text.trim();
-    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: usize = digits.parse().map_err(|_| bad())?;
-    let unit = match unit.to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KB" => 1 << 10,
-        "M" | "MB" => 1 << 20,
-        "G" | "GB" => 1 << 30,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(unit).ok_or_else(bad)
+    #[command(flatten)]
+    watch: WatchArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 /// A Pulse session whose operators share `limit` bytes (none if 0), fairly
@@ -89,9 +78,14 @@ fn answer_context(limit: usize) -> Result<SessionContext, CliError> {
 }
 
 /// Runs `pulse answer`.
-pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
+pub async fn run(mut args: AnswerArgs) -> Result<(), CliError> {
     check_as_of(args.as_of.as_deref())?;
-    let ctx = answer_context(parse_size(&args.memory_limit)?)?;
+    let interval = args.watch.interval()?;
+    if interval.is_some() {
+        // a session that lives on keeps what it decoded
+        args.sources.cache = args.cache.cache()?;
+    }
+    let ctx = answer_context(parse_size("--memory-limit", &args.memory_limit)?)?;
     let loaded = load(&ctx, &args.sources).await?;
     eprintln!("pulse: answering on {}", loaded.description);
     set_as_of(&ctx, args.as_of.as_deref())?;
@@ -100,31 +94,64 @@ pub async fn run(args: AnswerArgs) -> Result<(), CliError> {
     } else {
         "top_industry_changes"
     };
-    let batches = ctx
+    if let Some(interval) = interval {
+        let format = args.format;
+        let cache = args.sources.cache.clone();
+        return watch(
+            &ctx,
+            interval,
+            args.watch.ticks,
+            args.as_of.as_deref(),
+            cache.as_ref(),
+            async |ctx: &SessionContext, tick: &Tick, out: &mut Vec<u8>| {
+                let batches = answer(ctx, view).await?;
+                render(out, format, view, &batches, &tick.as_of).await
+            },
+        )
+        .await;
+    }
+    let batches = answer(&ctx, view).await?;
+    print_cut(&ctx);
+    let as_of = args.as_of.clone().unwrap_or_else(|| "now".into());
+    let mut out = Vec::new();
+    render(&mut out, args.format, view, &batches, &as_of).await?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&out)?;
+    stdout.flush().map_err(CliError::from)
+}
+
+/// The rows of `view`, by rank.
+async fn answer(ctx: &SessionContext, view: &str) -> Result<Vec<RecordBatch>, CliError> {
+    Ok(ctx
         .sql(&format!("SELECT * FROM {view} ORDER BY rank"))
         .await?
         .collect()
-        .await?;
-    print_cut(&ctx);
-    let as_of = args.as_of.clone().unwrap_or_else(|| "now".into());
-    let mut out = std::io::stdout().lock();
-    let written = match args.format {
+        .await?)
+}
+
+/// Writes the answer to `out` in `format`.
+async fn render(
+    out: &mut Vec<u8>,
+    format: Format,
+    view: &str,
+    batches: &[RecordBatch],
+    as_of: &str,
+) -> Result<(), CliError> {
+    match format {
         Format::Csv => {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
-                .build(&mut out);
+                .build(&mut *out);
             batches.iter().try_for_each(|b| writer.write(b)).map_err(CliError::from)
         }
         Format::Json => {
-            let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut out);
+            let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut *out);
             let refs: Vec<&RecordBatch> = batches.iter().collect();
             writer.write_batches(&refs).and_then(|()| writer.finish())?;
             writeln!(out).map_err(CliError::from)
         }
-        Format::Table => print_table(&mut out, view, &batches, &as_of).await,
-    };
-    written?;
-    out.flush().map_err(CliError::from)
+        Format::Table => print_table(out, view, batches, as_of).await,
+    }
 }
 
 /// Says on stderr which offsets of each topic the answer read, and how to

@@ -18,7 +18,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::error::{CliError, Context};
 use crate::flight_sql::PulseFlightSql;
 use crate::shell::shell_context;
-use crate::sources::{SourceArgs, check_as_of, load, set_as_of};
+use crate::sources::{CacheArgs, SourceArgs, check_as_of, load, set_as_of};
 
 /// `pulse serve`.
 #[derive(Args, Debug)]
@@ -35,10 +35,12 @@ pub struct ServeArgs {
     /// The as-of time T (RFC 3339) of every query; by default, now.
     #[arg(long, value_name = "RFC3339")]
     as_of: Option<String>,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 /// Runs `pulse serve` until Ctrl-C.
-pub async fn run(args: ServeArgs) -> Result<(), CliError> {
+pub async fn run(mut args: ServeArgs) -> Result<(), CliError> {
     let addr = resolve(&args.bind).await?;
     let token = args.token.filter(|t| !t.is_empty());
     if !addr.ip().is_loopback() && token.is_none() {
@@ -48,6 +50,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         )));
     }
     check_as_of(args.as_of.as_deref())?;
+    // every request shares the server's decoded-log cache
+    args.sources.cache = args.cache.cache()?;
     let (ctx, _) = shell_context()?;
     let loaded = load(&ctx, &args.sources).await?;
     set_as_of(&ctx, args.as_of.as_deref())?;

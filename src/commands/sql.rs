@@ -1,6 +1,8 @@
 //! `pulse sql`: the interactive SQL shell, which is datafusion-cli's with
 //! Pulse's tables, functions and views in it; `-c` and `-f` run statements
-//! and exit.
+//! and exit, or with `--watch` run them again every tick
+//! ([`crate::watch`]). The shell and `--watch` read the topic through a
+//! decoded-log cache (`--cache-memory`).
 //!
 //! What must stay true: the shell's session is built like every other
 //! Pulse session ([`crate::shell::shell_context`]), with the same sources
@@ -11,9 +13,13 @@ use datafusion_cli::exec;
 use datafusion_cli::print_format::PrintFormat;
 use datafusion_cli::print_options::{MaxRows, PrintOptions};
 
+use datafusion::config::FormatOptions;
+use datafusion::prelude::SessionContext;
+
 use crate::error::{CliError, Context};
 use crate::shell::{PulseCliContext, shell_context};
-use crate::sources::{SourceArgs, load};
+use crate::sources::{CacheArgs, SourceArgs, check_as_of, load};
+use crate::watch::{Tick, WatchArgs, watch};
 
 /// `pulse sql`.
 #[derive(Args, Debug)]
@@ -35,6 +41,13 @@ pub struct SqlArgs {
     /// The most rows to print in the shell (0 for all).
     #[arg(long, default_value_t = 40)]
     maxrows: usize,
+    #[command(flatten)]
+    watch: WatchArgs,
+    /// With --watch: the as-of time T (RFC 3339) of every tick; by default, the tick's time.
+    #[arg(long, value_name = "RFC3339", requires = "watch")]
+    as_of: Option<String>,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 fn parse_format(s: &str) -> Result<PrintFormat, String> {
@@ -42,25 +55,65 @@ fn parse_format(s: &str) -> Result<PrintFormat, String> {
 }
 
 /// Runs `pulse sql`.
-pub async fn run(args: SqlArgs) -> Result<(), CliError> {
+pub async fn run(mut args: SqlArgs) -> Result<(), CliError> {
+    let interval = args.watch.interval()?;
+    let interactive = args.command.is_empty() && args.file.is_empty();
+    if interval.is_some() && interactive {
+        return Err(CliError::usage(
+            "--watch runs the statements of -c or -f again every tick; give -c 'SELECT …'",
+        ));
+    }
+    check_as_of(args.as_of.as_deref())?;
+    if interactive || interval.is_some() {
+        // a session that lives on keeps what it decoded
+        args.sources.cache = args.cache.cache()?;
+    }
     let (ctx, instrumented) = shell_context()?;
     let loaded = load(&ctx, &args.sources).await?;
-    let interactive = args.command.is_empty() && args.file.is_empty();
     if !args.quiet || interactive {
         eprintln!("pulse: {}", loaded.description);
         if interactive {
             eprintln!("pulse: try SELECT * FROM top_industry_changes; \\q quits");
         }
     }
+    let maxrows = if args.maxrows == 0 {
+        MaxRows::Unlimited
+    } else {
+        MaxRows::Limited(args.maxrows)
+    };
+    if let Some(interval) = interval {
+        let mut statements = Vec::new();
+        for file in &args.file {
+            statements.push(std::fs::read_to_string(file).context(|| format!("cannot read {file}"))?);
+        }
+        statements.extend(args.command.iter().cloned());
+        let format = args.format;
+        let cache = args.sources.cache.clone();
+        return watch(
+            &ctx,
+            interval,
+            args.watch.ticks,
+            args.as_of.as_deref(),
+            cache.as_ref(),
+            async |ctx: &SessionContext, _: &Tick, out: &mut Vec<u8>| {
+                for text in &statements {
+                    for statement in split_statements(text) {
+                        let df = ctx.sql(&statement).await?;
+                        let schema = df.schema().inner().clone();
+                        let batches = df.collect().await?;
+                        format.print_batches(out, schema, &batches, maxrows, true, &FormatOptions::default())?;
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await;
+    }
     let cli = PulseCliContext { ctx };
     let mut print = PrintOptions {
         format: args.format,
         quiet: args.quiet,
-        maxrows: if args.maxrows == 0 {
-            MaxRows::Unlimited
-        } else {
-            MaxRows::Limited(args.maxrows)
-        },
+        maxrows,
         color: true,
         instrumented_registry: instrumented,
     };
@@ -77,4 +130,16 @@ pub async fn run(args: SqlArgs) -> Result<(), CliError> {
         exec::exec_from_commands(&cli, args.command, &print).await?;
     }
     Ok(())
+}
+
+/// The statements of `text`, split at `;` outside quotes and comments by
+/// DataFusion's SQL parser.
+fn split_statements(text: &str) -> Vec<String> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    match Parser::parse_sql(&GenericDialect {}, text) {
+        Ok(statements) if statements.len() > 1 => statements.iter().map(ToString::to_string).collect(),
+        // one statement, or text the parser refuses: DataFusion says why
+        _ => vec![text.to_string()],
+    }
 }

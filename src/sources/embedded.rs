@@ -16,8 +16,10 @@ use pulse::engine::views::load_views;
 use rdkafka::mocking::MockCluster;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable};
+use pulse::engine::kafka::DecodedLogCache;
 use pulse::engine::lake::{CustomersIngest, Ingest, IngestConfig};
 
 use super::{Loaded, open_lake, register_customers, register_topic, topic_config};
@@ -47,7 +49,7 @@ fn embedded_config() -> GeneratorConfig {
 }
 
 /// Generates the embedded data and registers it in `ctx`, with the views.
-pub async fn load(ctx: &SessionContext) -> Result<Loaded, CliError> {
+pub async fn load(ctx: &SessionContext, cache: Option<Arc<DecodedLogCache>>) -> Result<Loaded, CliError> {
     let config = embedded_config();
     let generator = Generator::new(config.clone());
     let dir = tempfile::Builder::new()
@@ -81,7 +83,7 @@ pub async fn load(ctx: &SessionContext) -> Result<Loaded, CliError> {
         .map(|(p, wm)| (p, (wm.high - TAIL).max(wm.low)))
         .collect();
     let ingested = ingest.round(Some(&until)).await?;
-    register_topic(ctx, &bootstrap, "orders", &[], Some(&lake_folder)).await?;
+    register_topic(ctx, &bootstrap, "orders", &[], Some(&lake_folder), cache).await?;
     register_customers(ctx, &folder)?;
     load_views(ctx).await?;
     let description = format!(

@@ -26,7 +26,7 @@ use datafusion::scalar::ScalarValue;
 use pulse::engine::customers::dedup::table_schema;
 use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable, CustomersView};
 use pulse::engine::jsonl::JsonLinesTable;
-use pulse::engine::kafka::{KafkaTable, KafkaTableConfig};
+use pulse::engine::kafka::{CacheTable, DecodedLogCache, KafkaTable, KafkaTableConfig};
 use pulse::engine::lake::{Lake, LakeOrdersTable, register_lake_catalog};
 use pulse::engine::messages::schema::utc_millis;
 use pulse::engine::messages::{
@@ -70,6 +70,44 @@ pub struct SourceArgs {
     /// Customer batches: an S3 prefix (s3://bucket/prefix/), a local folder or a file:// URL.
     #[arg(long, value_name = "URL", env = "PULSE_CUSTOMERS")]
     pub customers: Option<String>,
+    /// The decoded-log cache the topic is read through, set by the commands
+    /// whose session lives on (`--watch`, the shell, `pulse serve`).
+    #[arg(skip)]
+    pub cache: Option<Arc<DecodedLogCache>>,
+}
+
+/// `--cache-memory`: the decoded-log cache of a session that lives on.
+#[derive(Args, Debug, Clone)]
+pub struct CacheArgs {
+    /// Memory for the decoded rows of the topic kept between queries, so a
+    /// query reads only offsets above them (see `SELECT * FROM pulse_cache`), e.g. 512M or 2G;
+    /// 0 turns the cache off.
+    #[arg(long, value_name = "SIZE", default_value = "1G")]
+    pub cache_memory: String,
+}
+
+impl CacheArgs {
+    /// The cache, or none if `--cache-memory 0`.
+    pub fn cache(&self) -> Result<Option<Arc<DecodedLogCache>>, CliError> {
+        let size = parse_size("--cache-memory", &self.cache_memory)?;
+        Ok((size > 0).then(|| Arc::new(DecodedLogCache::new(size))))
+    }
+}
+
+/// A size such as 512M, 2G or 1048576 (bytes), given to `option`.
+pub fn parse_size(option: &str, text: &str) -> Result<usize, CliError> {
+    let bad = || CliError::usage(format!("{option} '{text}' is not a size such as 512M or 2G"));
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: usize = digits.parse().map_err(|_| bad())?;
+    let unit = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" => 1 << 10,
+        "M" | "MB" => 1 << 20,
+        "G" | "GB" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit).ok_or_else(bad)
 }
 
 impl SourceArgs {
@@ -116,8 +154,11 @@ pub fn set_as_of(ctx: &SessionContext, as_of: Option<&str>) -> Result<(), CliErr
 
 /// Registers the sources in `ctx` and loads the views.
 pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, CliError> {
+    if let Some(cache) = &args.cache {
+        ctx.register_table("pulse_cache", Arc::new(CacheTable::new(Arc::clone(cache))))?;
+    }
     if args.is_empty() {
-        return embedded::load(ctx).await;
+        return embedded::load(ctx, args.cache.clone()).await;
     }
     if let Some(cut) = &args.at_offsets {
         let pinned = pulse::udfs::PulseOptions::parse_offsets(cut).context(|| format!("--at-offsets '{cut}'"))?;
@@ -136,7 +177,16 @@ pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, Cli
     }
     let orders = match (&args.brokers, &args.orders) {
         (Some(brokers), _) => {
-            register_topic(ctx, brokers, &args.topic, &args.kafka_options, args.lake.as_deref()).await?;
+            let cache = args.cache.clone();
+            register_topic(
+                ctx,
+                brokers,
+                &args.topic,
+                &args.kafka_options,
+                args.lake.as_deref(),
+                cache,
+            )
+            .await?;
             match &args.lake {
                 Some(lake) => format!("the lake {lake} and Kafka topic '{}' on {brokers} above it", args.topic),
                 None => format!("Kafka topic '{}' on {brokers}", args.topic),
@@ -199,17 +249,21 @@ pub fn topic_config(brokers: &str, topic: &str, options: &[String]) -> Result<Ka
         .with_options(&given)?)
 }
 
-/// Registers the topic as `orders`; with a lake, `orders` is the lake's
-/// orders and the topic above the offsets the lake holds, and the lake's
-/// tables are the catalog `dal`.
+/// Registers the topic as `orders`, read through `cache` if given; with a
+/// lake, `orders` is the lake's orders and the topic above the offsets the
+/// lake holds, and the lake's tables are the catalog `dal`.
 pub async fn register_topic(
     ctx: &SessionContext,
     brokers: &str,
     topic: &str,
     options: &[String],
     lake: Option<&str>,
+    cache: Option<Arc<DecodedLogCache>>,
 ) -> Result<(), CliError> {
-    let table = KafkaTable::try_new(topic_config(brokers, topic, options)?).await?;
+    let mut table = KafkaTable::try_new(topic_config(brokers, topic, options)?).await?;
+    if let Some(cache) = cache {
+        table = table.with_cache(cache);
+    }
     match lake {
         None => ctx.register_table("orders", Arc::new(table))?,
         Some(location) => {

@@ -16,7 +16,7 @@ use pulse::engine::lake::{Ingest, IngestConfig, Lake, LakeOrdersTable, register_
 use pulse::engine::messages::MalformedPolicy;
 use pulse::engine::session::pulse_context;
 
-use crate::support::{Broker, Msg, brokers, delete_records, produce, rows};
+use crate::support::{Broker, Msg, brokers, delete_records, produce, rows, write_customer_batch};
 
 const PULSE: &str = env!("CARGO_BIN_EXE_pulse");
 
@@ -315,44 +315,6 @@ fn aws_env(aws: &BTreeMap<String, String>) -> Vec<(String, String)> {
             other => (format!("AWS_{}", other.to_ascii_uppercase()), v.clone()),
         })
         .collect()
-}
-
-/// Writes one customer batch folder, `batch_id=<id>`, whole: its file is
-/// written elsewhere and the folder renamed into `customers`, as an
-/// uploader that finishes a batch before naming it would.
-fn write_customer_batch(customers: &Path, scratch: &Path, id: &str, ids: &[String]) {
-    use datafusion::arrow::array::{ListBuilder, RecordBatch, StringArray, StringBuilder};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    let schema = std::sync::Arc::new(Schema::new(vec![
-        Field::new("customer_id", DataType::Utf8, false),
-        Field::new(
-            "specialised_industries",
-            DataType::List(std::sync::Arc::new(Field::new_list_field(DataType::Utf8, true))),
-            true,
-        ),
-    ]));
-    let mut industries = ListBuilder::new(StringBuilder::new());
-    for i in 0..ids.len() {
-        industries
-            .values()
-            .append_value(["Cosmetics", "Technology", "Retail"][i % 3]);
-        industries.append(true);
-    }
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            std::sync::Arc::new(StringArray::from(ids.to_vec())),
-            std::sync::Arc::new(industries.finish()),
-        ],
-    )
-    .unwrap();
-    let staged = scratch.join(format!("staged-{id}"));
-    std::fs::create_dir_all(&staged).unwrap();
-    let file = std::fs::File::create(staged.join("part-0.parquet")).unwrap();
-    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-    std::fs::rename(&staged, customers.join(format!("batch_id={id}"))).unwrap();
 }
 
 /// The lake on S3 when moto runs (else a local folder), the external broker

@@ -12,6 +12,7 @@ mod cli;
 mod customers;
 mod kafka;
 mod lake;
+mod live;
 mod serve;
 mod support;
 mod views;

@@ -5,6 +5,7 @@
 //! broker dies with its handle; topics on the external broker have unique
 //! names), and a missing external broker is reported, never silently passed.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -224,4 +225,42 @@ pub async fn delete_records(bootstrap: &str, topic: &str, partition: i32, before
             false
         }
     }
+}
+
+/// Writes one customer batch folder, `batch_id=<id>`, whole: its file is
+/// written elsewhere and the folder renamed into `customers`, as an
+/// uploader that finishes a batch before naming it would.
+pub fn write_customer_batch(customers: &Path, scratch: &Path, id: &str, ids: &[String]) {
+    use datafusion::arrow::array::{ListBuilder, RecordBatch, StringArray, StringBuilder};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new(
+            "specialised_industries",
+            DataType::List(std::sync::Arc::new(Field::new_list_field(DataType::Utf8, true))),
+            true,
+        ),
+    ]));
+    let mut industries = ListBuilder::new(StringBuilder::new());
+    for i in 0..ids.len() {
+        industries
+            .values()
+            .append_value(["Cosmetics", "Technology", "Retail"][i % 3]);
+        industries.append(true);
+    }
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(StringArray::from(ids.to_vec())),
+            std::sync::Arc::new(industries.finish()),
+        ],
+    )
+    .unwrap();
+    let staged = scratch.join(format!("staged-{id}"));
+    std::fs::create_dir_all(&staged).unwrap();
+    let file = std::fs::File::create(staged.join("part-0.parquet")).unwrap();
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    std::fs::rename(&staged, customers.join(format!("batch_id={id}"))).unwrap();
 }

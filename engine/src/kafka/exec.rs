@@ -28,10 +28,11 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
 };
 
+use super::cache::TableCache;
 use super::config::KafkaTableConfig;
 use super::cut_check::{Checks, CutCheck, Executions};
 use super::offsets::{OffsetRange, PartitionCut, SeekReport};
-use super::stream::{RangeRead, read_range};
+use super::stream::{RangeRead, read_range, read_range_cached};
 use crate::messages::metrics::ScanMetrics;
 use crate::messages::schema::TableSchema;
 
@@ -54,6 +55,8 @@ pub struct KafkaScanExec {
     executions: Executions,
     metrics: ExecutionPlanMetricsSet,
     properties: Arc<PlanProperties>,
+    /// The decoded-log cache the ranges are read through, if any.
+    cache: Option<TableCache>,
 }
 
 /// What a Kafka scan reads: the ranges of the first reads, and the cuts
@@ -109,7 +112,14 @@ impl KafkaScanExec {
             executions: Executions::default(),
             metrics: ExecutionPlanMetricsSet::new(),
             properties: Arc::new(properties),
+            cache: None,
         })
+    }
+
+    /// Reads the ranges through `cache`.
+    pub(crate) fn with_cache(mut self, cache: Option<TableCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// The offset ranges this plan reads, one per output partition.
@@ -137,6 +147,9 @@ impl DisplayAs for KafkaScanExec {
                     write!(f, "{}{r}", if i == 0 { "" } else { ", " })?;
                 }
                 write!(f, "], partitions={}", self.groups.len().max(1))?;
+                if self.cache.is_some() {
+                    write!(f, ", cached")?;
+                }
                 if let Some(limit) = self.limit {
                     write!(f, ", limit={limit}")?;
                 }
@@ -214,6 +227,7 @@ impl ExecutionPlan for KafkaScanExec {
             limit: self.limit,
             metrics: ScanMetrics::new(&self.metrics, partition, self.cfg.malformed),
             event_time: self.event_time,
+            cache: self.cache.clone(),
         };
         let ranges: Vec<OffsetRange> = group.iter().map(|&i| self.ranges[i]).collect();
         let tx = builder.tx();
@@ -223,7 +237,7 @@ impl ExecutionPlan for KafkaScanExec {
                     break; // the query no longer wants rows
                 }
                 let check = checks.get(&range.partition).cloned();
-                read_range(reader.read(range, check.clone()), tx.clone())?;
+                reader.run(range, check.clone(), &tx)?;
                 let Some(check) = check else { continue };
                 let Some((what, rest)) = check.finish_range() else {
                     continue;
@@ -243,7 +257,7 @@ impl ExecutionPlan for KafkaScanExec {
                 );
                 contradicted.add(1);
                 for range in rest {
-                    read_range(reader.read(range, None), tx.clone())?;
+                    reader.run(range, None, &tx)?;
                 }
             }
             Ok(())
@@ -265,9 +279,24 @@ struct Reader {
     limit: Option<usize>,
     metrics: ScanMetrics,
     event_time: Option<usize>,
+    cache: Option<TableCache>,
 }
 
 impl Reader {
+    /// Reads `range` into `tx`, through the cache if there is one.
+    fn run(
+        &self,
+        range: OffsetRange,
+        check: Option<Arc<CutCheck>>,
+        tx: &tokio::sync::mpsc::Sender<Result<datafusion::arrow::array::RecordBatch>>,
+    ) -> crate::error::Result<i64> {
+        let read = self.read(range, check);
+        match &self.cache {
+            Some(cache) => read_range_cached(read, tx.clone(), cache),
+            None => read_range(read, tx.clone()),
+        }
+    }
+
     fn read(&self, range: OffsetRange, check: Option<Arc<CutCheck>>) -> RangeRead {
         RangeRead {
             cfg: Arc::clone(&self.cfg),

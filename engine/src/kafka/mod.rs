@@ -12,6 +12,8 @@
 //! - [`exec`]: the `ExecutionPlan`, one DataFusion partition per range;
 //! - `cut_check`: checking a time cut against the messages it read, and
 //!   reading the rest of a partition whose messages contradict it;
+//! - [`cache`]: the decoded-log cache, which serves a range's rows from
+//!   memory when a scan of the session decoded them before;
 //! - `stream`: reading one range on a blocking thread, decoding its
 //!   messages with [`crate::messages`];
 //! - `client`: the librdkafka calls.
@@ -23,6 +25,7 @@
 //! wrong broker answer never changes a result, and no message is lost
 //! without an error or a count.
 
+pub mod cache;
 pub(crate) mod client;
 pub mod config;
 pub(crate) mod cut_check;
@@ -35,6 +38,7 @@ pub mod pushdown;
 pub mod snapshot;
 pub(crate) mod stream;
 
+pub use cache::{CacheTable, DecodedLogCache};
 pub use client::scan_client_config;
 pub use config::{DataLossPolicy, KafkaTableConfig, TimestampLookup};
 pub use exec::KafkaScanExec;

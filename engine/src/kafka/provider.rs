@@ -22,6 +22,7 @@ use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::cache::{DecodedLogCache, TableCache};
 use super::client::{self, BrokerIndex};
 use super::config::{DataLossPolicy, EventTimeColumn, KafkaTableConfig};
 use super::exec::{KafkaScanExec, ScanPlan};
@@ -41,6 +42,7 @@ pub struct KafkaTable {
     schema: Arc<TableSchema>,
     event_time: Option<String>,
     cuts: StatementCuts,
+    cache: Option<TableCache>,
 }
 
 impl KafkaTable {
@@ -89,7 +91,18 @@ impl KafkaTable {
             schema: Arc::new(schema),
             event_time,
             cuts: StatementCuts::default(),
+            cache: None,
         })
+    }
+
+    /// Reads the topic through `cache`, which keeps the rows its scans
+    /// decode so that a later scan of the same offsets reads them from
+    /// memory ([`super::cache`]). It serves a table whose malformed messages
+    /// are rows (`kafka.malformed = 'dead_letter'`); other tables read the
+    /// broker every time.
+    pub fn with_cache(mut self, cache: Arc<DecodedLogCache>) -> Self {
+        self.cache = Some(TableCache::new(cache, &self.cfg, &self.schema.table));
+        self
     }
 
     /// The table's configuration.
@@ -319,14 +332,23 @@ impl KafkaTable {
             .event_time
             .as_deref()
             .and_then(|name| self.schema.table.index_of(name).ok());
-        Ok(Arc::new(KafkaScanExec::new(
-            Arc::clone(&self.cfg),
-            Arc::clone(&self.schema),
-            projection.cloned(),
-            ScanPlan { ranges, cuts, seeks },
-            event_time,
-            limit,
-            target_partitions,
-        )?))
+        // a pinned cut's ends are the pin's, not the log's
+        if let Some(cache) = self.cache.as_ref().filter(|_| !cut.pinned) {
+            for (partition, wm) in &cut.partitions {
+                cache.check_high_watermark(*partition, wm.high);
+            }
+        }
+        Ok(Arc::new(
+            KafkaScanExec::new(
+                Arc::clone(&self.cfg),
+                Arc::clone(&self.schema),
+                projection.cloned(),
+                ScanPlan { ranges, cuts, seeks },
+                event_time,
+                limit,
+                target_partitions,
+            )?
+            .with_cache(self.cache.clone()),
+        ))
     }
 }

@@ -27,11 +27,13 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use tokio::sync::mpsc::Sender;
 
+use super::cache::{Piece, TableCache};
 use super::client;
 use super::config::{DataLossPolicy, KafkaTableConfig};
 use super::cut_check::{Contradiction, CutCheck, OrderWatch};
 use super::offsets::OffsetRange;
 use crate::error::{PulseError, Result};
+use crate::messages::MalformedPolicy;
 use crate::messages::decode::{ChunkDecoder, DecodeError, MessageChunk};
 use crate::messages::metrics::ScanMetrics;
 use crate::messages::schema::{OFFSET_COLUMN, TIMESTAMP_COLUMN, TableSchema, utc_millis};
@@ -80,6 +82,26 @@ pub(crate) fn read_range_from(
     tx: Sender<DFResult<RecordBatch>>,
     follower: Option<Follower>,
 ) -> Result<(i64, Option<Follower>)> {
+    read_range_watched(read, tx, follower, &mut OrderWatch::default(), None)
+}
+
+/// What a read hands to the decoded-log cache besides the query: every
+/// batch as read (in the read's projection, the cache's columns), before
+/// `project` narrows it to the query's.
+struct Tee<'a> {
+    kept: &'a mut Vec<RecordBatch>,
+    project: &'a [usize],
+}
+
+/// [`read_range_from`] continuing `order`, the order watch of the ranges
+/// before it in the partition, and handing what it reads to `tee`.
+fn read_range_watched(
+    read: RangeRead,
+    tx: Sender<DFResult<RecordBatch>>,
+    follower: Option<Follower>,
+    order: &mut OrderWatch,
+    mut tee: Option<Tee<'_>>,
+) -> Result<(i64, Option<Follower>)> {
     let RangeRead {
         cfg,
         schema,
@@ -91,7 +113,6 @@ pub(crate) fn read_range_from(
         check,
         event_time,
     } = read;
-    let mut order = OrderWatch::default();
     let batch_size = batch_size.max(1);
     let consumer = match follower {
         Some(f) if f.next == range.start => f.consumer,
@@ -134,11 +155,15 @@ pub(crate) fn read_range_from(
         }
         *rows_sent += batch.num_rows();
         if let Some(p) = &projection {
-            batch = batch.project(p).map_err(|e| PulseError::KafkaPartition {
-                topic: cfg.topic.clone(),
-                partition: range.partition,
-                message: format!("projection failed: {e}"),
-            })?;
+            batch = batch
+                .project(p)
+                .map_err(|e| projection_failed(&cfg, range.partition, e))?;
+        }
+        if let Some(tee) = &mut tee {
+            tee.kept.push(batch.clone());
+            batch = batch
+                .project(tee.project)
+                .map_err(|e| projection_failed(&cfg, range.partition, e))?;
         }
         if batch.num_rows() > 0 && tx.blocking_send(Ok(batch)).is_err() {
             return Ok(false); // the query no longer wants rows
@@ -215,6 +240,119 @@ pub(crate) fn read_range_from(
         next: reached,
     });
     Ok((reached, follower))
+}
+
+/// [`read_range`] through the decoded-log cache: the parts of the range
+/// the cache holds are served from memory (checked against the cut like a
+/// read), the rest is read from the broker and kept. A read with a row
+/// limit, or of a table whose malformed messages are not all rows, reads
+/// the broker only.
+pub(crate) fn read_range_cached(read: RangeRead, tx: Sender<DFResult<RecordBatch>>, cache: &TableCache) -> Result<i64> {
+    if read.limit.is_some() || read.cfg.malformed != MalformedPolicy::DeadLetter {
+        return read_range(read, tx);
+    }
+    let table = &read.schema.table;
+    let wanted: Vec<usize> = read
+        .projection
+        .clone()
+        .unwrap_or_else(|| (0..table.fields().len()).collect());
+    // the columns kept: those asked for, and those the cache and the checks read
+    let mut columns = wanted.clone();
+    for name in [OFFSET_COLUMN, TIMESTAMP_COLUMN] {
+        columns.extend(table.index_of(name).ok());
+    }
+    columns.extend(read.event_time);
+    columns.sort_unstable();
+    columns.dedup();
+    let position = |c: &usize| columns.binary_search(c).unwrap_or_else(|_| unreachable!("kept above"));
+    let project: Vec<usize> = wanted.iter().map(position).collect();
+    let event = read.event_time.as_ref().map(position);
+    let names: Vec<&str> = columns.iter().map(|&c| table.field(c).name().as_str()).collect();
+    let range = read.range;
+    let mut order = OrderWatch::default();
+    let mut follower = None;
+    for piece in cache.plan(range, &columns, &names.join(", ")) {
+        if tx.is_closed() {
+            break; // the query no longer wants rows
+        }
+        match piece {
+            Piece::Held(batches) => {
+                read.metrics.add_cached(batches.iter().map(RecordBatch::num_rows).sum());
+                for batch in batches {
+                    if let Some(check) = &read.check {
+                        check_held(&batch, check, &mut order, event);
+                    }
+                    let out = batch
+                        .project(&project)
+                        .map_err(|e| projection_failed(&read.cfg, range.partition, e))?;
+                    if out.num_rows() > 0 && tx.blocking_send(Ok(out)).is_err() {
+                        return Ok(range.start); // the query no longer wants rows
+                    }
+                }
+            }
+            Piece::Fetch(gap) => {
+                let mut kept = Vec::new();
+                let part = RangeRead {
+                    cfg: Arc::clone(&read.cfg),
+                    schema: Arc::clone(&read.schema),
+                    range: gap,
+                    projection: Some(columns.clone()),
+                    batch_size: read.batch_size,
+                    limit: None,
+                    metrics: read.metrics.clone(),
+                    check: read.check.clone(),
+                    event_time: read.event_time,
+                };
+                let tee = Tee {
+                    kept: &mut kept,
+                    project: &project,
+                };
+                let (upto, next) = read_range_watched(part, tx.clone(), follower.take(), &mut order, Some(tee))?;
+                follower = next;
+                // every offset below `upto` was read and is in `kept`
+                cache.insert(OffsetRange { end: upto, ..gap }, &columns, kept);
+                if upto < gap.end {
+                    return Ok(upto);
+                }
+            }
+        }
+    }
+    Ok(range.end)
+}
+
+fn projection_failed(cfg: &KafkaTableConfig, partition: i32, e: impl std::fmt::Display) -> PulseError {
+    PulseError::KafkaPartition {
+        topic: cfg.topic.clone(),
+        partition,
+        message: format!("projection failed: {e}"),
+    }
+}
+
+/// The checks a read makes of each message (its time against those before
+/// it) and of each batch (event time against message time), made of rows
+/// served from the cache, whose `event` column (if any) is at that index.
+fn check_held(batch: &RecordBatch, check: &CutCheck, order: &mut OrderWatch, event: Option<usize>) {
+    let (Some(offsets), Some(times)) = (
+        batch.column_by_name(OFFSET_COLUMN),
+        batch.column_by_name(TIMESTAMP_COLUMN),
+    ) else {
+        return;
+    };
+    let offsets = offsets.as_primitive::<Int64Type>();
+    let times = times.as_primitive::<TimestampMillisecondType>();
+    for i in 0..batch.num_rows() {
+        if times.is_valid(i)
+            && let Some(what) = order.see(offsets.value(i), times.value(i), check.margin_ms())
+        {
+            check.contradict(what);
+        }
+    }
+    if let Some(column) = event
+        && !check.is_contradicted()
+        && let Some(what) = skew_beyond(batch, column, check.margin_ms())
+    {
+        check.contradict(what);
+    }
 }
 
 /// The first row of `batch` whose event time (column `event`) is further

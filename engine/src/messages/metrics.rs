@@ -1,7 +1,8 @@
 //! The counters every message scan reports to `EXPLAIN ANALYZE`, whatever
 //! the bytes come from (a Kafka offset range, a byte range of a JSON-lines
 //! file): `messages_read`, `bytes_read`, `malformed_skipped` or
-//! `malformed_dead_lettered`, and `offsets_lost`.
+//! `malformed_dead_lettered`, `offsets_lost`, and `messages_cached` (rows
+//! served from the Kafka table's decoded-log cache instead of read).
 //!
 //! What must stay true: messages, bytes and malformed messages are counted
 //! once per decoded chunk, in [`ScanMetrics::decode`], so no source counts
@@ -20,6 +21,7 @@ pub(crate) struct ScanMetrics {
     bytes: Count,
     malformed: Count,
     offsets_lost: Count,
+    cached: Count,
 }
 
 impl ScanMetrics {
@@ -35,6 +37,7 @@ impl ScanMetrics {
             bytes: MetricBuilder::new(metrics).counter("bytes_read", partition),
             malformed: MetricBuilder::new(metrics).counter(malformed_name, partition),
             offsets_lost: MetricBuilder::new(metrics).counter("offsets_lost", partition),
+            cached: MetricBuilder::new(metrics).counter("messages_cached", partition),
         }
     }
 
@@ -46,6 +49,11 @@ impl ScanMetrics {
         let decoded = decoder.decode(chunk)?;
         self.malformed.add(decoded.malformed);
         Ok(decoded)
+    }
+
+    /// Counts `n` rows served from memory rather than read and decoded.
+    pub fn add_cached(&self, n: usize) {
+        self.cached.add(n);
     }
 
     /// Counts `n` offsets that were deleted before they could be read.
