@@ -498,6 +498,157 @@ def lake(pulse, scale, d, broker):
     return out
 
 
+
+# --- the live answer: the decoded-log cache through pulse serve ----------------
+
+ANSWER_SQL = "SELECT * FROM top_industry_changes ORDER BY rank"
+
+
+class Served:
+    """`pulse serve` on a free port over the topic of `scale`, with an ADBC
+    Flight SQL connection; stopped by stop()."""
+
+    def __init__(self, pulse, broker, topic, customers, cache_memory):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [str(pulse.bin), "serve", "--bind", f"127.0.0.1:{self.port}", "--brokers", broker.address,
+             "--topic", topic, *KAFKA_OPTION, "--customers", str(customers), "--cache-memory", cache_memory],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        for line in self.proc.stderr:
+            if "Arrow Flight SQL on" in line:
+                break
+        else:
+            raise RuntimeError(f"pulse serve did not start: {self.proc.wait()}")
+        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
+
+    def connect(self):
+        import adbc_driver_flightsql.dbapi as flightsql
+        return flightsql.connect(f"grpc://127.0.0.1:{self.port}")
+
+    def rss_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def timed_query(cur, sql):
+    started = time.perf_counter()
+    cur.execute(sql)
+    table = cur.fetch_arrow_table()
+    return time.perf_counter() - started, table
+
+
+def live_order(order_id, customer, ts_ms):
+    amount = 10 + (hash(order_id) % 50000) / 100
+    return (f'{{"order_id":"{order_id}","customer_id":"{customer}","order_line":[{{"product_id":"P1",'
+            f'"volume":1,"price":{amount}}}],"amount":{amount},"timestamp":{ts_ms}}}')
+
+
+def latency(served, broker, topic, rate, seconds, customers):
+    """Orders produced at `rate`/s for `seconds`, 5 a second of them probes;
+    a client polls `pulse serve` back to back for the probes. Returns the
+    probes' latencies from send to the end of the first query that saw them."""
+    from confluent_kafka import Producer
+    producer = Producer({"bootstrap.servers": broker.address, "linger.ms": 5, "queue.buffering.max.messages": 1000000})
+    run_id = f"r{rate}x{int(time.time())}"
+    start = datetime.now(timezone.utc) - timedelta(seconds=5)
+    sent, seen, stop = {}, {}, threading.Event()
+
+    def poll():
+        conn = served.connect()
+        cur = conn.cursor()
+        sql = (f"SELECT order_id FROM orders WHERE _timestamp >= TIMESTAMP '{start.isoformat()}' "
+               f"AND order_id LIKE 'probe-{run_id}-%'")
+        while not stop.is_set():
+            cur.execute(sql)
+            ids = cur.fetch_arrow_table().column(0).to_pylist()
+            now = time.time()
+            for i in ids:
+                seen.setdefault(i, now)
+        conn.close()
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    began = time.time()
+    n = probes = 0
+    slot = 0.01
+    while time.time() - began < seconds:
+        due = int((time.time() - began) * rate) + 1
+        while n < due:
+            probe = rate <= 5 or n % max(1, rate // 5) == 0
+            if probe:
+                oid = f"probe-{run_id}-{probes}"
+                probes += 1
+            else:
+                oid = f"load-{run_id}-{n}"
+            ts = int(time.time() * 1000)
+            producer.produce(topic, live_order(oid, customers[n % len(customers)], ts).encode(),
+                             key=customers[n % len(customers)].encode(), timestamp=ts)
+            if probe:
+                sent[oid] = time.time()
+            n += 1
+        producer.poll(0)
+        time.sleep(slot)
+    producer.flush(30)
+    deadline = time.time() + 30
+    while len(seen.keys() & sent.keys()) < len(sent) and time.time() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    poller.join()
+    lat = sorted(seen[k] - sent[k] for k in sent if k in seen)
+    return {"rate": rate, "seconds": seconds, "produced": n, "probes": len(sent), "seen": len(lat),
+            "p50_s": statistics.median(lat) if lat else None,
+            "p99_s": lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None}
+
+
+def live(pulse, scale, d, broker, repeat):
+    """The warm tick against the cold query through `pulse serve` (T = now),
+    the cache's memory, and the latency from produce to visible."""
+    from confluent_kafka import Producer
+    topic = f"orders_{scale}"
+    served = Served(pulse, broker, topic, d / "customers", "4G")
+    try:
+        conn = served.connect()
+        cur = conn.cursor()
+        cold, reference = timed_query(cur, ANSWER_SQL)
+        unchanged, _ = timed_query(cur, ANSWER_SQL)
+        producer = Producer({"bootstrap.servers": broker.address, "linger.ms": 5})
+        customers = [f"C{i:06d}" for i in range(1, 1001)]
+        warm = []
+        for tick in range(max(3, repeat)):
+            ts = int(time.time() * 1000)
+            for i in range(1000):
+                producer.produce(topic, live_order(f"tick-{tick}-{i}-{ts}", customers[i], ts).encode(), timestamp=ts)
+            producer.flush(30)
+            seconds, _ = timed_query(cur, ANSWER_SQL)
+            warm.append(seconds)
+        cur.execute("SELECT sum(rows), sum(bytes) FROM pulse_cache")
+        rows, cache_bytes = cur.fetchone()
+        rss, peak = served.rss_mb()
+        conn.close()
+        log(f"live {scale}: cold {cold:.2f} s, unchanged {unchanged:.3f} s, warm with 1,000 new "
+            f"{statistics.median(warm):.3f} s; cache {rows:,} rows in {cache_bytes / 2**20:,.0f} MiB; RSS {rss:,.0f} MB")
+        out = {"scale": scale, "cold_s": cold, "unchanged_s": unchanged, "warm_s": warm,
+               "cache_rows": rows, "cache_mb": cache_bytes / 2**20, "rss_mb": rss, "peak_mb": peak,
+               "latency": []}
+        for rate in [5, 20_000]:
+            lat = latency(served, broker, topic, rate, 20, customers)
+            log(f"live {scale}: at {rate:,} orders/s, {lat['seen']}/{lat['probes']} probes seen, "
+                f"p50 {lat['p50_s']} s, p99 {lat['p99_s']} s")
+            out["latency"].append(lat)
+        return out
+    finally:
+        served.stop()
+
+
 def plot_rss(results, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -651,6 +802,30 @@ def write_report(results, path, plot_path):
             w(f"| {r['input']} | {r['seconds']:.2f} | {r['peak_mb']:,.0f} | {'yes' if r['equal'] else 'no: ' + r.get('error', '')} |")
     if results.get("lake"):
         w("\n![pulse ingest memory](ingest_rss.png)\n")
+    for x in results.get("live", []):
+        if x is results["live"][0]:
+            w("## 6. The live answer: warm ticks through the decoded-log cache, served\n")
+            w("`pulse serve --cache-memory 4G` on the topic (T = the clock, so the window holds the generated days "
+              "after T − 31 days), queried with ADBC's Flight SQL driver from Python: the answer cold, again with "
+              "nothing new, then after each of several batches of 1,000 new orders (median). The cache's size is "
+              "`SELECT sum(rows), sum(bytes) FROM pulse_cache` after them. Latency: orders produced at a steady "
+              "rate for 20 s (5 a second of them probes), a client polling `orders` through the server back to back "
+              "for the probes; a probe's latency runs from its send to the end of the first query that returned it.\n")
+            w("| scale | cold, s | nothing new, s | 1,000 new, s | warm / cold | cache rows | cache MiB | server RSS, MB |")
+            w("|---|---|---|---|---|---|---|---|")
+        warm = statistics.median(x["warm_s"])
+        w(f"| {x['scale']} | {x['cold_s']:.2f} | {x['unchanged_s']:.3f} | {warm:.3f} | {warm / x['cold_s']:.1%} | "
+          f"{x['cache_rows']:,} | {x['cache_mb']:,.0f} | {x['rss_mb']:,.0f} |")
+    for x in results.get("live", []):
+        if x is results["live"][0]:
+            w("\n| scale | orders/s | produced | probes seen | p50, s | p99, s |")
+            w("|---|---|---|---|---|---|")
+        for lat in x["latency"]:
+            p50 = "–" if lat["p50_s"] is None else f"{lat['p50_s']:.3f}"
+            p99 = "–" if lat["p99_s"] is None else f"{lat['p99_s']:.3f}"
+            w(f"| {x['scale']} | {lat['rate']:,} | {lat['produced']:,} | {lat['seen']}/{lat['probes']} | {p50} | {p99} |")
+    if results.get("live"):
+        w("")
     w("## Notes\n")
     for n in results["notes"]:
         w(f"- {n}")
@@ -744,6 +919,19 @@ def targets(results):
             second = max(m for _, m in curve[half:])
             out.append({"target": f"lake {x['scale']}: ingest RSS flat (second half ≤ 1.2 × first half)",
                         "measured": f"{first:,.0f} → {second:,.0f} MB", "met": second <= first * 1.2})
+    for x in results.get("live", []):
+        ratio = statistics.median(x["warm_s"]) / x["cold_s"]
+        out.append({"target": f"live {x['scale']}: a tick with 1,000 new orders ≤ 5% of the cold query",
+                    "measured": f"{ratio:.1%}", "met": ratio <= 0.05})
+        if x["scale"] == "sf10":
+            out.append({"target": "live sf10: cache ≤ 1 GB at 10M orders",
+                        "measured": f"{x['cache_mb']:,.0f} MiB", "met": x["cache_mb"] <= 1024})
+        for lat in x["latency"]:
+            ok = lat["p50_s"] is not None and lat["seen"] == lat["probes"]
+            out.append({"target": f"live {x['scale']} at {lat['rate']:,}/s: p50 ≤ 1 s, p99 ≤ 2 s, every probe seen",
+                        "measured": f"p50 {lat['p50_s'] or float('nan'):.2f} s, p99 {lat['p99_s'] or float('nan'):.2f} s, "
+                                    f"{lat['seen']}/{lat['probes']}",
+                        "met": ok and lat["p50_s"] <= 1 and lat["p99_s"] <= 2})
     return out
 
 
@@ -755,7 +943,7 @@ def main():
     p.add_argument("--scales", default="sf1,sf10")
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--workloads", default="scan,pushdown,answers,lake",
+    p.add_argument("--workloads", default="scan,pushdown,answers,lake,live",
                    help="a subset measures only those and keeps the rest of results.json")
     p.add_argument("--out", type=Path, default=BENCH / "RESULTS.md")
     p.add_argument("--report-only", action="store_true",
@@ -782,13 +970,13 @@ def main():
     results["peers"], results["java"] = versions(a.venv)
     workloads = set(a.workloads.split(","))
     previous = {}
-    every = {"scan", "pushdown", "answers", "lake"}
+    every = {"scan", "pushdown", "answers", "lake", "live"}
     if workloads != every:
         previous = json.loads((a.out.parent / "results.json").read_text())
     # the workloads not measured now keep their figures (a workload's name is its key)
     results.update({k: v for k, v in previous.items() if k in every and k not in workloads})
     try:
-        needs_orders = workloads & {"scan", "answers", "lake"}
+        needs_orders = workloads & {"scan", "answers", "lake", "live"}
         dirs = {s: generate(pulse, a.data, s, broker, produce=bool(needs_orders)) for s in scales}
         topic = generate_pushdown_topic(pulse, a.data, broker) if "pushdown" in workloads else None
         broker.wait_idle()
@@ -801,6 +989,8 @@ def main():
             results["answers"] = [answers(pulse, a.venv, s, dirs[s], broker, engines) for s in scales]
         if "lake" in workloads:
             results["lake"] = [lake(pulse, s, dirs[s], broker) for s in scales]
+        if "live" in workloads:
+            results["live"] = [live(pulse, s, dirs[s], broker, a.repeat) for s in scales]
     finally:
         broker.stop()
     results["targets"] = targets(results)

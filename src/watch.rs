@@ -32,7 +32,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "INTERVAL", num_args = 0..=1, default_missing_value = "2s")]
     pub watch: Option<String>,
     /// With --watch: stop after this many ticks.
-    #[arg(long, value_name = "N", requires = "watch")]
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
     pub ticks: Option<u64>,
 }
 

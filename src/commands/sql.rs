@@ -15,6 +15,7 @@ use datafusion_cli::print_options::{MaxRows, PrintOptions};
 
 use datafusion::config::FormatOptions;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::DFParser;
 
 use crate::error::{CliError, Context};
 use crate::shell::{PulseCliContext, shell_context};
@@ -97,8 +98,9 @@ pub async fn run(mut args: SqlArgs) -> Result<(), CliError> {
             cache.as_ref(),
             async |ctx: &SessionContext, _: &Tick, out: &mut Vec<u8>| {
                 for text in &statements {
-                    for statement in split_statements(text) {
-                        let df = ctx.sql(&statement).await?;
+                    for statement in DFParser::parse_sql(text)? {
+                        let plan = ctx.state().statement_to_plan(statement).await?;
+                        let df = ctx.execute_logical_plan(plan).await?;
                         let schema = df.schema().inner().clone();
                         let batches = df.collect().await?;
                         format.print_batches(out, schema, &batches, maxrows, true, &FormatOptions::default())?;
@@ -130,16 +132,4 @@ pub async fn run(mut args: SqlArgs) -> Result<(), CliError> {
         exec::exec_from_commands(&cli, args.command, &print).await?;
     }
     Ok(())
-}
-
-/// The statements of `text`, split at `;` outside quotes and comments by
-/// DataFusion's SQL parser.
-fn split_statements(text: &str) -> Vec<String> {
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-    match Parser::parse_sql(&GenericDialect {}, text) {
-        Ok(statements) if statements.len() > 1 => statements.iter().map(ToString::to_string).collect(),
-        // one statement, or text the parser refuses: DataFusion says why
-        _ => vec![text.to_string()],
-    }
 }

@@ -154,6 +154,9 @@ async fn ticks_through_the_cache_equal_fresh_queries_at_the_same_cut_while_order
 
         let cache = Arc::new(DecodedLogCache::new(256 << 20));
         let live = session(&bootstrap, &topic, &customers, Some(Arc::clone(&cache)), &t).await;
+        // a cache too small for the topic: it evicts on every read
+        let small = Arc::new(DecodedLogCache::new(128 << 10));
+        let tight = session(&bootstrap, &topic, &customers, Some(Arc::clone(&small)), &t).await;
         let queries = [
             "SELECT * FROM industry_change ORDER BY industry".to_string(),
             format!(
@@ -215,16 +218,19 @@ async fn ticks_through_the_cache_equal_fresh_queries_at_the_same_cut_while_order
             }
             let fresh = session(&bootstrap, &topic, &customers, None, &t).await;
             for sql in &queries {
-                let (got, cut) = rows_and_cut(&live, sql).await;
-                fresh.sql(&format!("SET pulse.offsets = '{cut}'")).await.unwrap();
-                let (want, fresh_cut) = rows_and_cut(&fresh, sql).await;
-                assert_eq!(fresh_cut, cut, "the fresh query read the tick's cut");
-                assert_eq!(
-                    got,
-                    want,
-                    "{} broker, round {round}: the cached tick differs from a fresh query at {cut}\n{sql}",
-                    broker.name()
-                );
+                for (name, cached) in [("cached", &live), ("evicting", &tight)] {
+                    let (got, cut) = rows_and_cut(cached, sql).await;
+                    fresh.sql(&format!("SET pulse.offsets = '{cut}'")).await.unwrap();
+                    let (want, fresh_cut) = rows_and_cut(&fresh, sql).await;
+                    assert_eq!(fresh_cut, cut, "the fresh query read the tick's cut");
+                    assert_eq!(
+                        got,
+                        want,
+                        "{} broker, round {round}: the {name} tick differs from a fresh query at {cut}\n{sql}",
+                        broker.name()
+                    );
+                }
+                assert!(small.bytes() <= small.budget());
             }
             // again with nothing new: all from memory
             let (served, filled) = cache.counts();
@@ -236,6 +242,12 @@ async fn ticks_through_the_cache_equal_fresh_queries_at_the_same_cut_while_order
                 "round {round}: every row from memory"
             );
         }
+        assert!(
+            small.counts().1 > cache.counts().1,
+            "the small cache evicted and decoded again: {:?} vs {:?}",
+            small.counts(),
+            cache.counts()
+        );
         if !is_mock && !added {
             eprintln!(
                 "*** SKIPPED adding a partition while watching on the {} broker: it cannot add partitions ***",

@@ -15,22 +15,29 @@
 //! batches of a normal size.
 //!
 //! It keeps what recent scans asked for: a partition's rows below the
-//! lowest start any scan asked in the last [`KEEP_STARTS_FOR`] are dropped
-//! (the window has moved past them), and beyond the memory budget the least
-//! recently used segments go first. `SELECT * FROM pulse_cache` shows what
-//! it holds ([`CacheTable`]).
+//! lowest offset any scan of it planned in the last [`KEEP_STARTS_FOR`] are
+//! dropped (the window has moved past them), and beyond the memory budget
+//! the oldest batches of the least recently used segments go first. A read
+//! hands its rows over in steps of an eighth of the budget, so a first
+//! read bigger than the budget streams through it rather than piling up.
+//! `SELECT * FROM pulse_cache` shows what it holds ([`CacheTable`]).
 //!
 //! What must stay true: a range served from the cache is exactly the rows
 //! a read of the log would decode, in the same order, so a result never
-//! depends on what was cached; only whole reads are kept (a read that
-//! failed or stopped early keeps nothing); a partition whose log is
-//! shorter than what the cache holds (the topic was deleted and made
-//! again) is forgotten before it is served; and the cache's memory never
-//! stays above its budget. It serves tables whose every message is a row
-//! (the `dead_letter` policy), so a cut's order checks see the same
-//! messages as a read would.
+//! depends on what was cached; a segment claims only offsets that were
+//! read (a read that fails keeps the steps it finished; one that stops
+//! early keeps what it read; one that jumps over offsets deleted by
+//! retention keeps nothing past the hole, so the hole is read, and
+//! reported, again); a partition whose log is shorter than what the cache
+//! holds (the topic was deleted and made again) is forgotten before it is
+//! served; and the rows held never stay above the budget. It serves tables
+//! whose every message is a row (the `dead_letter` policy), so a cut's
+//! order checks see the same messages as a read would. A compacted topic
+//! is the exception to "a log never changes": rows the cleaner removed
+//! after they were cached are still served (as by a read made before the
+//! cleaning).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -81,13 +88,15 @@ struct Entry {
     topic: String,
     names: String,
     segments: BTreeMap<i64, Segment>,
-    /// The starts scans asked for lately, and when.
-    starts: Vec<(i64, Instant)>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     entries: HashMap<Key, Entry>,
+    /// Per table and partition, the lowest offsets scans planned lately,
+    /// and when: each lower than every start after it (a later, lower start
+    /// makes an earlier one moot), so the first is the lowest.
+    starts: HashMap<(u64, i32), VecDeque<(i64, Instant)>>,
     bytes: usize,
     requests: u64,
     /// Rows served from memory and rows decoded into it, since the start.
@@ -129,7 +138,7 @@ impl TableCache {
         cfg.brokers.hash(&mut h);
         cfg.topic.hash(&mut h);
         format!("{:?}", table_schema.fields()).hash(&mut h);
-        format!("{:?}", cfg.malformed).hash(&mut h);
+        format!("{:?} {:?}", cfg.malformed, cfg.on_data_loss).hash(&mut h);
         cfg.client.hash(&mut h);
         Self {
             cache,
@@ -157,6 +166,18 @@ impl TableCache {
         self.cache.insert(self.key(range.partition, columns), range, batches);
     }
 
+    /// Records that a scan planned now reads `partition` from `start` at
+    /// the lowest; rows below every such start of the last
+    /// [`KEEP_STARTS_FOR`] are dropped.
+    pub fn note_scan(&self, partition: i32, start: i64) {
+        self.cache.note_start(self.table, partition, start);
+    }
+
+    /// The bytes a read keeps before handing them to the cache.
+    pub fn step_bytes(&self) -> usize {
+        (self.cache.budget / 8).max(1 << 20)
+    }
+
     /// Forgets every segment of `partition` that reaches above `high`, the
     /// partition's high watermark now: the log was made again and its
     /// offsets hold other messages.
@@ -173,7 +194,7 @@ impl TableCache {
                      holds; the topic was made again, so the cache forgets this partition",
                     self.topic
                 );
-                *bytes -= entry.segments.values().map(|s| s.bytes).sum::<usize>();
+                *bytes = bytes.saturating_sub(entry.segments.values().map(|s| s.bytes).sum::<usize>());
                 entry.segments.clear();
             }
         }
@@ -214,22 +235,44 @@ impl DecodedLogCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Records a scan of `table`'s `partition` from `start`, and drops the
+    /// rows of that partition below the lowest start of the last
+    /// [`KEEP_STARTS_FOR`].
+    fn note_start(&self, table: u64, partition: i32, start: i64) {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let starts = inner.starts.entry((table, partition)).or_default();
+        while starts.back().is_some_and(|(s, _)| *s >= start) {
+            starts.pop_back();
+        }
+        starts.push_back((start, now));
+        while starts
+            .front()
+            .is_some_and(|(_, at)| now.duration_since(*at) >= KEEP_STARTS_FOR)
+        {
+            starts.pop_front();
+        }
+        let floor = starts.front().map_or(start, |(s, _)| *s);
+        let Inner { entries, bytes, .. } = &mut *inner;
+        for (key, entry) in entries.iter_mut() {
+            if key.table == table && key.partition == partition {
+                *bytes = bytes.saturating_sub(entry.forget_below(floor));
+            }
+        }
+    }
+
     /// What of `range` the cache holds, as pieces in offset order that
     /// together cover the range exactly: held rows, and gaps to fetch.
-    /// Also drops what no recent scan asked for.
     fn plan(&self, key: Key, topic: &str, names: &str, range: OffsetRange) -> Vec<Piece> {
         let mut inner = self.lock();
         inner.requests += 1;
         let now = inner.requests;
-        let Inner {
-            entries, bytes, served, ..
-        } = &mut *inner;
+        let Inner { entries, served, .. } = &mut *inner;
         let entry = entries.entry(key).or_insert_with(|| Entry {
             topic: topic.to_string(),
             names: names.to_string(),
             ..Entry::default()
         });
-        *bytes -= entry.forget_below_recent_starts(range.start);
         let mut pieces = Vec::new();
         let mut next = range.start;
         // the segment that may hold `next`, then those after it
@@ -311,7 +354,7 @@ impl DecodedLogCache {
                 },
             ),
         };
-        *bytes -= segment.bytes;
+        *bytes = bytes.saturating_sub(segment.bytes);
         segment.end = range.end;
         segment.rows += rows;
         segment.used = now;
@@ -321,7 +364,7 @@ impl DecodedLogCache {
         *bytes += segment.bytes;
         // and the one starting where this one ends
         if let Some(next) = entry.segments.remove(&range.end) {
-            *bytes -= segment.bytes + next.bytes;
+            *bytes = bytes.saturating_sub(segment.bytes + next.bytes);
             segment.end = next.end;
             segment.rows += next.rows;
             segment.batches.extend(next.batches);
@@ -381,8 +424,8 @@ impl DecodedLogCache {
 }
 
 impl Inner {
-    /// Drops the least recently used segments (the lowest offsets first
-    /// among equals) until the cache fits `budget`.
+    /// Drops the oldest batches of the least recently used segments (the
+    /// lowest offsets first among equals) until the cache fits `budget`.
     fn evict_to(&mut self, budget: usize) {
         while self.bytes > budget {
             let victim = self
@@ -392,26 +435,31 @@ impl Inner {
                 .min_by_key(|(used, start, _)| (*used, *start))
                 .map(|(_, start, k)| (k.clone(), start));
             let Some((key, start)) = victim else { break };
-            if let Some(entry) = self.entries.get_mut(&key)
-                && let Some(s) = entry.segments.remove(&start)
-            {
-                self.bytes -= s.bytes;
+            let Some(entry) = self.entries.get_mut(&key) else { break };
+            let Some(mut segment) = entry.segments.remove(&start) else {
+                break;
+            };
+            if segment.batches.len() <= 1 {
+                self.bytes = self.bytes.saturating_sub(segment.bytes);
+                continue;
             }
+            let oldest = segment.batches.remove(0);
+            let freed = oldest.get_array_memory_size();
+            segment.bytes = segment.bytes.saturating_sub(freed);
+            segment.rows -= oldest.num_rows();
+            self.bytes = self.bytes.saturating_sub(freed);
+            // the segment now starts at its first row left
+            let from = segment.batches.first().and_then(first_offset).unwrap_or(segment.end);
+            entry.segments.insert(from, segment);
         }
-        self.entries
-            .retain(|_, e| !e.segments.is_empty() || !e.starts.is_empty());
+        // entries left empty stay: a read planned on one may be about to fill it
     }
 }
 
 impl Entry {
-    /// Records a scan starting at `start` and drops the rows below the
-    /// lowest start asked within [`KEEP_STARTS_FOR`]. Returns the bytes
-    /// freed.
-    fn forget_below_recent_starts(&mut self, start: i64) -> usize {
-        let now = Instant::now();
-        self.starts.retain(|(_, at)| now.duration_since(*at) < KEEP_STARTS_FOR);
-        self.starts.push((start, now));
-        let floor = self.starts.iter().map(|(s, _)| *s).min().unwrap_or(start);
+    /// Drops the rows below `floor` (in whole batches: a batch that reaches
+    /// the floor is kept whole). Returns the bytes freed.
+    fn forget_below(&mut self, floor: i64) -> usize {
         let mut freed = 0;
         let below: Vec<i64> = self.segments.range(..floor).map(|(s, _)| *s).collect();
         for s in below {
@@ -437,7 +485,7 @@ impl Entry {
                 .min(floor);
             let dropped_bytes: usize = dropped.iter().map(RecordBatch::get_array_memory_size).sum();
             segment.rows -= dropped.iter().map(RecordBatch::num_rows).sum::<usize>();
-            segment.bytes -= dropped_bytes;
+            segment.bytes = segment.bytes.saturating_sub(dropped_bytes);
             freed += dropped_bytes;
             // offsets below the first kept row and at or above the floor held no row
             self.segments.insert(first.max(s), segment);
@@ -641,6 +689,7 @@ mod tests {
     #[test]
     fn rows_below_every_recent_start_are_dropped() {
         let cache = DecodedLogCache::new(1 << 30);
+        cache.note_start(1, 0, 0);
         cache.plan(key(), "t", "c", range(0, 100_000));
         cache.insert(
             key(),
@@ -649,14 +698,15 @@ mod tests {
         );
         assert_eq!(cache.rows(), 100_000);
         // a scan from 0 a moment ago keeps everything
-        cache.plan(key(), "t", "c", range(35_000, 100_000));
+        cache.note_start(1, 0, 35_000);
         assert_eq!(cache.rows(), 100_000);
         {
             let mut inner = cache.lock();
-            let entry = inner.entries.get_mut(&key()).unwrap();
             let long_ago = Instant::now() - KEEP_STARTS_FOR - Duration::from_secs(1);
-            entry.starts = vec![(35_000, long_ago + Duration::from_secs(2)), (0, long_ago)];
+            let starts = VecDeque::from([(0, long_ago), (35_000, long_ago + Duration::from_secs(2))]);
+            inner.starts.insert((1, 0), starts);
         }
+        cache.note_start(1, 0, 40_000);
         let pieces = cache.plan(key(), "t", "c", range(40_000, 100_000));
         assert_eq!(describe(&pieces), ["held 40000..=99999"]);
         assert_eq!(cache.rows(), 70_000, "whole batches below 35,000 dropped");
@@ -668,31 +718,52 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_evicts_the_least_recently_used_first() {
-        let one = batch(0..1000).get_array_memory_size();
-        let cache = DecodedLogCache::new(one * 2 + one / 2);
-        for (i, k) in [0, 1, 2].into_iter().enumerate() {
-            let key = Key { partition: k, ..key() };
+    fn the_budget_evicts_the_oldest_rows_of_the_least_recently_used_first() {
+        let one = batch(0..10_000).get_array_memory_size();
+        let cache = DecodedLogCache::new(one * 5 + one / 2);
+        for p in [0, 1] {
+            let key = Key { partition: p, ..key() };
             let r = OffsetRange {
-                partition: k,
-                ..range(0, 1000)
+                partition: p,
+                ..range(0, 30_000)
             };
             cache.plan(key.clone(), "t", "c", r);
-            cache.insert(key, r, vec![batch(0..1000)]);
-            assert!(cache.bytes() <= cache.budget(), "after {i}");
+            cache.insert(key, r, (0..3).map(|i| batch(i * 10_000..(i + 1) * 10_000)).collect());
         }
-        let held: Vec<i32> = {
-            let inner = cache.lock();
-            let mut p: Vec<i32> = inner
-                .entries
-                .iter()
-                .filter(|(_, e)| !e.segments.is_empty())
-                .map(|(k, _)| k.partition)
-                .collect();
-            p.sort();
-            p
+        assert!(cache.bytes() <= cache.budget());
+        assert_eq!(
+            cache.rows(),
+            50_000,
+            "one batch of partition 0, the least recently used, went"
+        );
+        assert_eq!(
+            describe(&cache.plan(key(), "t", "c", range(0, 30_000))),
+            ["fetch 0..10000", "held 10000..=29999"],
+            "its oldest rows, not the whole partition"
+        );
+        // a read bigger than the budget, handed over in steps, keeps its newest rows
+        let big = OffsetRange {
+            partition: 2,
+            ..range(0, 100_000)
         };
-        assert_eq!(held, [1, 2], "partition 0 was used least recently");
+        let key2 = Key { partition: 2, ..key() };
+        cache.plan(key2.clone(), "t", "c", big);
+        for i in 0..10 {
+            let r = OffsetRange {
+                partition: 2,
+                ..range(i * 10_000, (i + 1) * 10_000)
+            };
+            cache.insert(key2.clone(), r, vec![batch(r.start..r.end)]);
+            assert!(cache.bytes() <= cache.budget(), "after step {i}");
+        }
+        let pieces = describe(&cache.plan(key2, "t", "c", big));
+        assert!(pieces.first().is_some_and(|p| p.starts_with("fetch 0..")), "{pieces:?}");
+        assert!(
+            pieces
+                .last()
+                .is_some_and(|p| p.starts_with("held ") && p.ends_with("..=99999")),
+            "{pieces:?}"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ use super::config::KafkaTableConfig;
 use super::cut_check::{Checks, CutCheck, Executions};
 use super::offsets::{OffsetRange, PartitionCut, SeekReport};
 use super::stream::{RangeRead, read_range, read_range_cached};
+use crate::messages::MalformedPolicy;
 use crate::messages::metrics::ScanMetrics;
 use crate::messages::schema::TableSchema;
 
@@ -147,7 +148,7 @@ impl DisplayAs for KafkaScanExec {
                     write!(f, "{}{r}", if i == 0 { "" } else { ", " })?;
                 }
                 write!(f, "], partitions={}", self.groups.len().max(1))?;
-                if self.cache.is_some() {
+                if self.cache.is_some() && self.limit.is_none() && self.cfg.malformed == MalformedPolicy::DeadLetter {
                     write!(f, ", cached")?;
                 }
                 if let Some(limit) = self.limit {

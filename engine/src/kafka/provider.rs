@@ -333,9 +333,16 @@ impl KafkaTable {
             .as_deref()
             .and_then(|name| self.schema.table.index_of(name).ok());
         // a pinned cut's ends are the pin's, not the log's
-        if let Some(cache) = self.cache.as_ref().filter(|_| !cut.pinned) {
-            for (partition, wm) in &cut.partitions {
-                cache.check_high_watermark(*partition, wm.high);
+        if let Some(cache) = &self.cache {
+            if !cut.pinned {
+                for (partition, wm) in &cut.partitions {
+                    cache.check_high_watermark(*partition, wm.high);
+                }
+            }
+            // the lowest offset this scan may read of each partition (the
+            // whole of a cut's limit, if the cut is contradicted)
+            for c in &cuts {
+                cache.note_scan(c.partition, c.limit.start.min(c.first.start));
             }
         }
         Ok(Arc::new(

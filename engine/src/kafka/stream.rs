@@ -87,10 +87,53 @@ pub(crate) fn read_range_from(
 
 /// What a read hands to the decoded-log cache besides the query: every
 /// batch as read (in the read's projection, the cache's columns), before
-/// `project` narrows it to the query's.
+/// `project` narrows it to the query's, in steps of about `step` bytes.
 struct Tee<'a> {
-    kept: &'a mut Vec<RecordBatch>,
+    cache: &'a TableCache,
+    columns: &'a [usize],
     project: &'a [usize],
+    partition: i32,
+    /// Where the rows in `kept` start: every offset from here up to the
+    /// last kept row was read.
+    start: i64,
+    kept: Vec<RecordBatch>,
+    kept_bytes: usize,
+    step: usize,
+    /// Offsets were jumped over (retention): nothing more is kept.
+    broken: bool,
+}
+
+impl Tee<'_> {
+    fn keep(&mut self, batch: &RecordBatch) {
+        if self.broken {
+            return;
+        }
+        self.kept_bytes += batch.get_array_memory_size();
+        self.kept.push(batch.clone());
+        if self.kept_bytes >= self.step
+            && let Some(last) = batch.column_by_name(OFFSET_COLUMN).and_then(|c| {
+                let c = c.as_primitive::<Int64Type>();
+                (!c.is_empty()).then(|| c.value(c.len() - 1))
+            })
+        {
+            self.hand_over(last + 1);
+        }
+    }
+
+    /// Gives the cache the rows kept, as the read of `[start, upto)`.
+    fn hand_over(&mut self, upto: i64) {
+        if self.broken {
+            return;
+        }
+        let range = OffsetRange {
+            partition: self.partition,
+            start: self.start,
+            end: upto,
+        };
+        self.cache.insert(range, self.columns, std::mem::take(&mut self.kept));
+        self.start = upto;
+        self.kept_bytes = 0;
+    }
 }
 
 /// [`read_range_from`] continuing `order`, the order watch of the ranges
@@ -100,7 +143,7 @@ fn read_range_watched(
     tx: Sender<DFResult<RecordBatch>>,
     follower: Option<Follower>,
     order: &mut OrderWatch,
-    mut tee: Option<Tee<'_>>,
+    tee: Option<&mut Tee<'_>>,
 ) -> Result<(i64, Option<Follower>)> {
     let RangeRead {
         cfg,
@@ -113,6 +156,8 @@ fn read_range_watched(
         check,
         event_time,
     } = read;
+    // shared by the closure that sends batches and the loop that meets holes
+    let tee = tee.map(std::cell::RefCell::new);
     let batch_size = batch_size.max(1);
     let consumer = match follower {
         Some(f) if f.next == range.start => f.consumer,
@@ -159,8 +204,9 @@ fn read_range_watched(
                 .project(p)
                 .map_err(|e| projection_failed(&cfg, range.partition, e))?;
         }
-        if let Some(tee) = &mut tee {
-            tee.kept.push(batch.clone());
+        if let Some(tee) = &tee {
+            let mut tee = tee.borrow_mut();
+            tee.keep(&batch);
             batch = batch
                 .project(tee.project)
                 .map_err(|e| projection_failed(&cfg, range.partition, e))?;
@@ -212,6 +258,15 @@ fn read_range_watched(
                 break;
             }
             Some(Err(e)) if client::is_offset_out_of_range(&e) => {
+                if let Some(tee) = &tee {
+                    // what was read before the hole is whole; what follows it is not kept
+                    if !chunk.is_empty() && !send(&mut chunk, &mut rows_sent)? {
+                        return Ok((next, None));
+                    }
+                    let mut tee = tee.borrow_mut();
+                    tee.hand_over(next);
+                    tee.broken = true;
+                }
                 next = recover_lost_offsets(&consumer, &cfg, range, next, &metrics)?;
                 idle_since = None;
                 // the consumer may have stopped fetching at the reset; the
@@ -291,7 +346,6 @@ pub(crate) fn read_range_cached(read: RangeRead, tx: Sender<DFResult<RecordBatch
                 }
             }
             Piece::Fetch(gap) => {
-                let mut kept = Vec::new();
                 let part = RangeRead {
                     cfg: Arc::clone(&read.cfg),
                     schema: Arc::clone(&read.schema),
@@ -303,14 +357,21 @@ pub(crate) fn read_range_cached(read: RangeRead, tx: Sender<DFResult<RecordBatch
                     check: read.check.clone(),
                     event_time: read.event_time,
                 };
-                let tee = Tee {
-                    kept: &mut kept,
+                let mut tee = Tee {
+                    cache,
+                    columns: &columns,
                     project: &project,
+                    partition: range.partition,
+                    start: gap.start,
+                    kept: Vec::new(),
+                    kept_bytes: 0,
+                    step: cache.step_bytes(),
+                    broken: false,
                 };
-                let (upto, next) = read_range_watched(part, tx.clone(), follower.take(), &mut order, Some(tee))?;
+                let (upto, next) = read_range_watched(part, tx.clone(), follower.take(), &mut order, Some(&mut tee))?;
                 follower = next;
-                // every offset below `upto` was read and is in `kept`
-                cache.insert(OffsetRange { end: upto, ..gap }, &columns, kept);
+                // every offset below `upto` was read and is kept
+                tee.hand_over(upto);
                 if upto < gap.end {
                     return Ok(upto);
                 }
