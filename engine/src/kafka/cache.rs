@@ -9,8 +9,8 @@
 //! order, with every offset of the range accounted for (an offset without a
 //! row held no message this reader may see). A scan asks for a range; the
 //! cache answers with the pieces it holds and the gaps to fetch
-//! ([`DecodedLogCache::plan`]), and the gaps, once read whole, become
-//! segments ([`DecodedLogCache::insert`]). Adjacent segments are joined and
+//! (`DecodedLogCache::plan`), and the gaps, once read whole, become
+//! segments (`DecodedLogCache::insert`). Adjacent segments are joined and
 //! their small batches merged, so a cache fed a tick at a time still serves
 //! batches of a normal size.
 //!
