@@ -14,7 +14,8 @@ con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
 if a.parquet:
     orders = f"""
-    SELECT order_id, customer_id, amount, epoch_ms("timestamp") AS t_ms,
+    SELECT order_id, customer_id, amount, -- the file's times are nanoseconds: epoch_ms() takes no TIMESTAMPTZ_NS
+           CAST(floor(epoch_ns("timestamp") / 1000000) AS BIGINT) AS t_ms,
            CAST(_partition AS BIGINT) * 1099511627776 + _offset AS pos
     FROM read_parquet('{a.orders}')"""
 else:

@@ -25,14 +25,21 @@ spark = (
     .config("spark.ui.showConsoleProgress", "false")
     .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
     .config("spark.sql.shuffle.partitions", "8")
+    # The Parquet file's times are TIMESTAMP(NANOS), which Spark reads only
+    # as a long of nanoseconds.
+    .config("spark.sql.legacy.parquet.nanosAsLong", "true")
     .getOrCreate()
 )
 spark.sparkContext.setLogLevel("ERROR")
 
 if a.parquet:
-    spark.read.parquet(a.orders).createOrReplaceTempView("orders_file")
-    orders = """
-    SELECT order_id, customer_id, amount, unix_millis(`timestamp`) AS t_ms,
+    frame = spark.read.parquet(a.orders)
+    frame.createOrReplaceTempView("orders_file")
+    # TIMESTAMP(NANOS) arrives as a long of nanoseconds (nanosAsLong above)
+    nanos = dict(frame.dtypes)["timestamp"] == "bigint"
+    t_ms = "CAST(floor(`timestamp` / 1000000) AS BIGINT)" if nanos else "unix_millis(`timestamp`)"
+    orders = f"""
+    SELECT order_id, customer_id, amount, {t_ms} AS t_ms,
            CAST(_partition AS BIGINT) * 1099511627776 + _offset AS pos
     FROM orders_file"""
 else:

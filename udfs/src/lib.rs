@@ -11,7 +11,10 @@
 //! - [`rfc3339`] reads RFC 3339 times to the nanosecond, for `T` and for
 //!   order times alike;
 //! - [`explode_industries`] holds `explode_industries(...)`, one row per
-//!   (customer, industry).
+//!   (customer, industry);
+//! - [`earliest`] holds the aggregate `earliest(value, position)`, the value
+//!   of a group's row with the smallest position (how a view keeps the
+//!   earliest copy of an order).
 //!
 //! What must stay true: the functions know nothing of one table layout;
 //! they work on any table with a customer id and an industries column.
@@ -20,10 +23,11 @@ use std::sync::Arc;
 
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionState;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub mod as_of;
+pub mod earliest;
 pub mod explode_industries;
 pub mod industries_table;
 pub mod industry_names;
@@ -32,6 +36,7 @@ pub mod rfc3339;
 pub mod settings;
 
 pub use as_of::PulseAsOf;
+pub use earliest::Earliest;
 pub use explode_industries::ExplodeIndustriesFunction;
 pub use industries_table::IndustriesFunction;
 pub use industry_names::{Industry, IndustryName, parse_industries};
@@ -42,6 +47,7 @@ pub use settings::PulseOptions;
 pub fn register_state(state: &mut SessionState) -> datafusion::error::Result<()> {
     state.register_udf(Arc::new(ScalarUDF::new_from_impl(NormalizeIndustries::new())))?;
     state.register_udf(Arc::new(ScalarUDF::new_from_impl(PulseAsOf::new())))?;
+    state.register_udaf(Arc::new(AggregateUDF::new_from_impl(Earliest::new())))?;
     state.register_udtf(IndustriesFunction::NAME, Arc::new(IndustriesFunction));
     state.register_udtf(ExplodeIndustriesFunction::NAME, Arc::new(ExplodeIndustriesFunction));
     Ok(())
@@ -51,6 +57,7 @@ pub fn register_state(state: &mut SessionState) -> datafusion::error::Result<()>
 pub fn register_context(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(NormalizeIndustries::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(PulseAsOf::new()));
+    ctx.register_udaf(AggregateUDF::new_from_impl(Earliest::new()));
     ctx.register_udtf(IndustriesFunction::NAME, Arc::new(IndustriesFunction));
     ctx.register_udtf(ExplodeIndustriesFunction::NAME, Arc::new(ExplodeIndustriesFunction));
 }

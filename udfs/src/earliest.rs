@@ -1,0 +1,606 @@
+//! The aggregate `earliest(value, position)`: per group, the `value` of the
+//! row with the smallest `position`.
+//!
+//! It is how `orders_clean_v3` keeps the earliest copy of each order: the
+//! position is the copy's place in the log, `(_partition, _offset)` packed
+//! into one `BIGINT`. It means what `first_value(value ORDER BY position)`
+//! means, but keeps one `i64` per group for the ordering instead of a row of
+//! `ScalarValue`s per aggregate, so deduplicating 10M orders takes seconds
+//! less and a fraction of the memory.
+//!
+//! What must stay true:
+//! - the value kept is the one of the row with the smallest position, NULL
+//!   values included (a NULL value at the smallest position gives NULL);
+//! - rows whose position is NULL are ignored; a group without any row with a
+//!   position gives NULL;
+//! - positions are meant to be unique; between rows with equal positions,
+//!   the one kept is the first one the group saw (the result then depends on
+//!   the order of the input, as with `first_value` on a tie);
+//! - every phase (partial, final, the skipped partial phase of a
+//!   high-cardinality grouping, the row accumulator without GROUP BY) gives
+//!   the same answer: the state is the value and its position.
+//!
+//! Strings are kept in one byte arena per aggregate (not one allocation per
+//! group); a value replaced by an earlier copy leaves its bytes behind until
+//! the arena is compacted, which happens when the dead bytes outgrow the live
+//! ones.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> datafusion::error::Result<()> {
+//! use datafusion::prelude::SessionContext;
+//! let ctx = SessionContext::new();
+//! pulse_udfs::register_context(&ctx);
+//! let batches = ctx
+//!     .sql("SELECT k, earliest(v, p) AS v FROM (VALUES ('a', 'late', 7), ('a', 'early', 3), ('b', 'only', 1)) t(k, v, p) GROUP BY k ORDER BY k")
+//!     .await?
+//!     .collect()
+//!     .await?;
+//! let shown = datafusion::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
+//! assert!(shown.contains("| a | early |"), "{shown}");
+//! assert!(shown.contains("| b | only  |"), "{shown}");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::mem::size_of;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, Int64Array, LargeStringBuilder, PrimitiveArray,
+    StringBuilder, StringViewBuilder,
+};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Date64Type, Decimal128Type, Decimal256Type, Field, FieldRef, Float32Type, Float64Type,
+    Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
+
+/// The aggregate function `earliest(value, position)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Earliest {
+    signature: Signature,
+}
+
+impl Default for Earliest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Earliest {
+    /// The function's SQL name.
+    pub const NAME: &'static str = "earliest";
+
+    /// A new instance.
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+impl AggregateUDFImpl for Earliest {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [value, position] if position.is_integer() || position.is_null() => {
+                Ok(vec![value.clone(), DataType::Int64])
+            }
+            [_, position] => plan_err!("earliest(value, position): the position must be an integer, not {position}"),
+            _ => plan_err!("earliest(value, position) takes 2 arguments, not {}", arg_types.len()),
+        }
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types[0].clone())
+    }
+
+    fn is_nullable(&self) -> bool {
+        true
+    }
+
+    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
+        AggregateOrderSensitivity::Insensitive
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "value"),
+                args.return_field.data_type().clone(),
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "position"),
+                DataType::Int64,
+                true,
+            )),
+        ])
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(EarliestAccumulator {
+            value: ScalarValue::try_from(args.return_type())?,
+            position: None,
+        }))
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        store_for(args.return_type()).is_some()
+    }
+
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        match store_for(args.return_type()) {
+            Some(values) => Ok(Box::new(EarliestGroups {
+                positions: Vec::new(),
+                values,
+            })),
+            None => exec_err!(
+                "earliest(value, position): no grouped form for values of type {}",
+                args.return_type()
+            ),
+        }
+    }
+}
+
+/// The row accumulator (an aggregate without GROUP BY, or a value type the
+/// grouped form does not cover).
+#[derive(Debug)]
+struct EarliestAccumulator {
+    value: ScalarValue,
+    position: Option<i64>,
+}
+
+impl Accumulator for EarliestAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let positions = values[1].as_primitive::<Int64Type>();
+        let mut best: Option<(usize, i64)> = None;
+        for (row, position) in positions.iter().enumerate() {
+            let Some(position) = position else { continue };
+            if best.is_none_or(|(_, p)| position < p) {
+                best = Some((row, position));
+            }
+        }
+        if let Some((row, position)) = best
+            && self.position.is_none_or(|p| position < p)
+        {
+            self.value = ScalarValue::try_from_array(&values[0], row)?;
+            self.position = Some(position);
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.update_batch(states)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.value.clone(), ScalarValue::Int64(self.position)])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.value.clone())
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>() + self.value.size() - size_of::<ScalarValue>()
+    }
+}
+
+/// The grouped accumulator: per group, the smallest position seen (`None`
+/// before any) and, in `values`, the value of its row.
+struct EarliestGroups {
+    positions: Vec<Option<i64>>,
+    values: Box<dyn ValueStore>,
+}
+
+impl EarliestGroups {
+    /// Applies rows `(value, position)`: a row replaces its group's value when
+    /// its position is smaller than the group's.
+    fn apply(
+        &mut self,
+        values: &ArrayRef,
+        positions: &ArrayRef,
+        group_indices: &[usize],
+        filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.positions.resize(total_num_groups, None);
+        self.values.resize(total_num_groups);
+        let positions = positions.as_primitive::<Int64Type>();
+        let mut winners: Vec<(usize, usize)> = Vec::new();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if positions.is_null(row) || filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
+                continue;
+            }
+            let position = positions.value(row);
+            let kept = &mut self.positions[group];
+            if kept.is_none_or(|p| position < p) {
+                *kept = Some(position);
+                winners.push((group, row));
+            }
+        }
+        // In input order: a later winner of the same group had a smaller
+        // position than the earlier one, so it must overwrite it.
+        self.values.set(values, &winners)
+    }
+}
+
+impl GroupsAccumulator for EarliestGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.apply(&values[0], &values[1], group_indices, opt_filter, total_num_groups)
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        emit_to.take_needed(&mut self.positions);
+        self.values.take(emit_to)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let positions: Int64Array = emit_to.take_needed(&mut self.positions).into_iter().collect();
+        Ok(vec![self.values.take(emit_to)?, Arc::new(positions)])
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
+        self.apply(&values[0], &values[1], group_indices, None, total_num_groups)
+    }
+
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        let positions = values[1].as_primitive::<Int64Type>();
+        let positions: ArrayRef = match opt_filter {
+            None => values[1].clone(),
+            Some(filter) => Arc::new(
+                (0..positions.len())
+                    .map(|row| {
+                        (filter.is_valid(row) && filter.value(row) && positions.is_valid(row))
+                            .then(|| positions.value(row))
+                    })
+                    .collect::<Int64Array>(),
+            ),
+        };
+        Ok(vec![values[0].clone(), positions])
+    }
+
+    fn size(&self) -> usize {
+        self.positions.capacity() * size_of::<Option<i64>>() + self.values.size()
+    }
+}
+
+/// The values of the groups, one slot per group, of one Arrow type.
+trait ValueStore: Send + Sync {
+    /// Makes room for `groups` groups (new slots hold NULL).
+    fn resize(&mut self, groups: usize);
+    /// For each `(group, row)` in order, sets the group's slot to the row's
+    /// value in `array`.
+    fn set(&mut self, array: &ArrayRef, winners: &[(usize, usize)]) -> Result<()>;
+    /// Takes the slots of `emit_to` out as an array of the store's type.
+    fn take(&mut self, emit_to: EmitTo) -> Result<ArrayRef>;
+    /// Bytes held.
+    fn size(&self) -> usize;
+}
+
+/// The store for values of `data_type`, when there is a grouped one.
+fn store_for(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
+    fn primitive<T: ArrowPrimitiveType>(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
+        Some(Box::new(PrimitiveStore::<T> {
+            values: Vec::new(),
+            data_type: data_type.clone(),
+        }))
+    }
+    use DataType::*;
+    match data_type {
+        Int8 => primitive::<Int8Type>(data_type),
+        Int16 => primitive::<Int16Type>(data_type),
+        Int32 => primitive::<Int32Type>(data_type),
+        Int64 => primitive::<Int64Type>(data_type),
+        UInt8 => primitive::<UInt8Type>(data_type),
+        UInt16 => primitive::<UInt16Type>(data_type),
+        UInt32 => primitive::<UInt32Type>(data_type),
+        UInt64 => primitive::<UInt64Type>(data_type),
+        Float32 => primitive::<Float32Type>(data_type),
+        Float64 => primitive::<Float64Type>(data_type),
+        Decimal128(_, _) => primitive::<Decimal128Type>(data_type),
+        Decimal256(_, _) => primitive::<Decimal256Type>(data_type),
+        Date32 => primitive::<Date32Type>(data_type),
+        Date64 => primitive::<Date64Type>(data_type),
+        Timestamp(TimeUnit::Second, _) => primitive::<TimestampSecondType>(data_type),
+        Timestamp(TimeUnit::Millisecond, _) => primitive::<TimestampMillisecondType>(data_type),
+        Timestamp(TimeUnit::Microsecond, _) => primitive::<TimestampMicrosecondType>(data_type),
+        Timestamp(TimeUnit::Nanosecond, _) => primitive::<TimestampNanosecondType>(data_type),
+        Utf8 | LargeUtf8 | Utf8View => Some(Box::new(StringStore {
+            arena: Vec::new(),
+            slots: Vec::new(),
+            live_bytes: 0,
+            data_type: data_type.clone(),
+        })),
+        _ => None,
+    }
+}
+
+/// Primitive values (numbers, decimals, dates, timestamps with their zone).
+struct PrimitiveStore<T: ArrowPrimitiveType> {
+    values: Vec<Option<T::Native>>,
+    data_type: DataType,
+}
+
+impl<T: ArrowPrimitiveType> ValueStore for PrimitiveStore<T> {
+    fn resize(&mut self, groups: usize) {
+        self.values.resize(groups, None);
+    }
+
+    fn set(&mut self, array: &ArrayRef, winners: &[(usize, usize)]) -> Result<()> {
+        let array = array.as_primitive::<T>();
+        for &(group, row) in winners {
+            self.values[group] = array.is_valid(row).then(|| array.value(row));
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let taken = emit_to.take_needed(&mut self.values);
+        let array: PrimitiveArray<T> = taken.into_iter().collect();
+        Ok(Arc::new(array.with_data_type(self.data_type.clone())))
+    }
+
+    fn size(&self) -> usize {
+        self.values.capacity() * size_of::<Option<T::Native>>()
+    }
+}
+
+/// Strings (`Utf8`, `LargeUtf8`, `Utf8View`): the bytes of every kept value
+/// in one arena, and per group where its value lies (`None` for NULL).
+struct StringStore {
+    arena: Vec<u8>,
+    slots: Vec<Option<(usize, u32)>>,
+    /// Bytes of the arena that some slot still points at.
+    live_bytes: usize,
+    data_type: DataType,
+}
+
+impl StringStore {
+    fn text(&self, slot: Option<(usize, u32)>) -> Option<&str> {
+        slot.map(|(start, len)| {
+            std::str::from_utf8(&self.arena[start..start + len as usize]).expect("the arena holds whole UTF-8 values")
+        })
+    }
+
+    /// Rewrites the arena with only the bytes the slots point at.
+    fn compact(&mut self) {
+        let mut arena = Vec::with_capacity(self.live_bytes);
+        for slot in self.slots.iter_mut().flatten() {
+            let (start, len) = *slot;
+            *slot = (arena.len(), len);
+            arena.extend_from_slice(&self.arena[start..start + len as usize]);
+        }
+        self.arena = arena;
+    }
+}
+
+impl ValueStore for StringStore {
+    fn resize(&mut self, groups: usize) {
+        self.slots.resize(groups, None);
+    }
+
+    fn set(&mut self, array: &ArrayRef, winners: &[(usize, usize)]) -> Result<()> {
+        for &(group, row) in winners {
+            let text: Option<&str> = match array.data_type() {
+                DataType::Utf8 => {
+                    let a = array.as_string::<i32>();
+                    a.is_valid(row).then(|| a.value(row))
+                }
+                DataType::LargeUtf8 => {
+                    let a = array.as_string::<i64>();
+                    a.is_valid(row).then(|| a.value(row))
+                }
+                DataType::Utf8View => {
+                    let a = array.as_string_view();
+                    a.is_valid(row).then(|| a.value(row))
+                }
+                other => return exec_err!("earliest(value, position): a string store got values of type {other}"),
+            };
+            if let Some((_, len)) = self.slots[group].take() {
+                self.live_bytes -= len as usize;
+            }
+            if let Some(text) = text {
+                let Ok(len) = u32::try_from(text.len()) else {
+                    return exec_err!("earliest(value, position): a value of {} bytes is too long", text.len());
+                };
+                self.slots[group] = Some((self.arena.len(), len));
+                self.arena.extend_from_slice(text.as_bytes());
+                self.live_bytes += text.len();
+            }
+        }
+        if self.arena.len() > 2 * self.live_bytes + (1 << 20) {
+            self.compact();
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let taken = emit_to.take_needed(&mut self.slots);
+        let bytes: usize = taken.iter().flatten().map(|&(_, len)| len as usize).sum();
+        let array: ArrayRef = match self.data_type {
+            DataType::Utf8 => {
+                let mut b = StringBuilder::with_capacity(taken.len(), bytes);
+                taken.iter().for_each(|&slot| b.append_option(self.text(slot)));
+                Arc::new(b.finish())
+            }
+            DataType::LargeUtf8 => {
+                let mut b = LargeStringBuilder::with_capacity(taken.len(), bytes);
+                taken.iter().for_each(|&slot| b.append_option(self.text(slot)));
+                Arc::new(b.finish())
+            }
+            _ => {
+                let mut b = StringViewBuilder::with_capacity(taken.len());
+                taken.iter().for_each(|&slot| b.append_option(self.text(slot)));
+                Arc::new(b.finish())
+            }
+        };
+        self.live_bytes -= bytes;
+        if self.slots.is_empty() {
+            self.arena.clear();
+        } else if matches!(emit_to, EmitTo::First(_)) {
+            self.compact();
+        }
+        Ok(array)
+    }
+
+    fn size(&self) -> usize {
+        self.arena.capacity() + self.slots.capacity() * size_of::<Option<(usize, u32)>>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Decimal128Array, StringArray, StringViewArray};
+
+    fn groups(data_type: &DataType) -> EarliestGroups {
+        EarliestGroups {
+            positions: Vec::new(),
+            values: store_for(data_type).unwrap(),
+        }
+    }
+
+    fn strings(values: &[Option<&str>]) -> ArrayRef {
+        Arc::new(values.iter().copied().collect::<StringArray>())
+    }
+
+    fn positions(values: &[Option<i64>]) -> ArrayRef {
+        Arc::new(values.iter().copied().collect::<Int64Array>())
+    }
+
+    #[test]
+    fn keeps_the_value_at_the_smallest_position_across_batches_nulls_included() {
+        let mut acc = groups(&DataType::Utf8);
+        let v = strings(&[Some("late"), Some("x"), None]);
+        let p = positions(&[Some(9), Some(4), Some(1)]);
+        acc.update_batch(&[v, p], &[0, 1, 2], None, 3).unwrap();
+        // group 0 gets an earlier copy; group 1 a later one (ignored); group 2
+        // keeps its NULL, which was at the smaller position
+        let v = strings(&[Some("early"), Some("y"), Some("z"), Some("no position")]);
+        let p = positions(&[Some(2), Some(5), Some(3), None]);
+        acc.update_batch(&[v, p], &[0, 1, 2, 3], None, 4).unwrap();
+        let out = acc.evaluate(EmitTo::All).unwrap();
+        let out = out.as_string::<i32>();
+        assert_eq!(
+            out.iter().collect::<Vec<_>>(),
+            vec![Some("early"), Some("x"), None, None]
+        );
+    }
+
+    #[test]
+    fn several_copies_in_one_batch_and_a_filter() {
+        let mut acc = groups(&DataType::Utf8View);
+        let v: ArrayRef = Arc::new(StringViewArray::from(vec!["c", "b", "a", "filtered out"]));
+        let p = positions(&[Some(3), Some(2), Some(5), Some(0)]);
+        let filter = BooleanArray::from(vec![true, true, true, false]);
+        acc.update_batch(&[v, p], &[0, 0, 0, 0], Some(&filter), 1).unwrap();
+        let out = acc.evaluate(EmitTo::All).unwrap();
+        assert_eq!(out.as_string_view().value(0), "b");
+    }
+
+    #[test]
+    fn partial_state_merged_and_converted_rows_give_the_same_answer() {
+        let values: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![Some(10), Some(20), Some(30), Some(40)])
+                .with_precision_and_scale(38, 18)
+                .unwrap(),
+        );
+        let p = positions(&[Some(8), Some(6), Some(7), Some(5)]);
+        let data_type = DataType::Decimal128(38, 18);
+        // two partial accumulators over halves, merged
+        let mut left = groups(&data_type);
+        left.update_batch(&[values.slice(0, 2), p.slice(0, 2)], &[0, 0], None, 1)
+            .unwrap();
+        let mut right = groups(&data_type);
+        right
+            .update_batch(&[values.slice(2, 2), p.slice(2, 2)], &[0, 0], None, 1)
+            .unwrap();
+        let mut last = groups(&data_type);
+        for mut part in [left, right] {
+            let state = part.state(EmitTo::All).unwrap();
+            last.merge_batch(&state, &[0], 1).unwrap();
+        }
+        // the skipped partial phase: rows converted to states, merged
+        let mut skipped = groups(&data_type);
+        let state = skipped.convert_to_state(&[values, p], None).unwrap();
+        skipped.merge_batch(&state, &[0, 0, 0, 0], 1).unwrap();
+        for mut acc in [last, skipped] {
+            let out = acc.evaluate(EmitTo::All).unwrap();
+            let out = out.as_primitive::<Decimal128Type>();
+            assert_eq!(out.data_type(), &data_type);
+            assert_eq!(out.value(0), 40);
+        }
+    }
+
+    #[test]
+    fn emitting_the_first_groups_keeps_the_others_and_compacts_the_arena() {
+        let mut acc = groups(&DataType::Utf8);
+        let v = strings(&[Some("aa"), Some("bb"), Some("cc")]);
+        acc.update_batch(&[v, positions(&[Some(3), Some(2), Some(1)])], &[0, 1, 2], None, 3)
+            .unwrap();
+        let first = acc.evaluate(EmitTo::First(2)).unwrap();
+        assert_eq!(
+            first.as_string::<i32>().iter().collect::<Vec<_>>(),
+            vec![Some("aa"), Some("bb")]
+        );
+        // the remaining group (now group 0) still has its value and position
+        let v = strings(&[Some("later")]);
+        acc.update_batch(&[v, positions(&[Some(4)])], &[0], None, 1).unwrap();
+        let rest = acc.evaluate(EmitTo::All).unwrap();
+        assert_eq!(rest.as_string::<i32>().value(0), "cc");
+    }
+
+    #[test]
+    fn an_arena_of_replaced_values_is_compacted() {
+        let mut acc = groups(&DataType::Utf8);
+        let long = "x".repeat(1 << 16);
+        for position in (0..100).rev() {
+            let v = strings(&[Some(&long)]);
+            acc.update_batch(&[v, positions(&[Some(position)])], &[0], None, 1)
+                .unwrap();
+        }
+        let held = acc.values.size();
+        assert!(held < 4 << 20, "the store holds {held} bytes for one value");
+        assert_eq!(acc.evaluate(EmitTo::All).unwrap().as_string::<i32>().value(0), long);
+    }
+
+    #[test]
+    fn the_row_accumulator_agrees() {
+        let mut acc = EarliestAccumulator {
+            value: ScalarValue::Utf8(None),
+            position: None,
+        };
+        acc.update_batch(&[strings(&[Some("b"), Some("a")]), positions(&[Some(2), Some(1)])])
+            .unwrap();
+        let state: Vec<ArrayRef> = acc.state().unwrap().iter().map(|s| s.to_array().unwrap()).collect();
+        let mut other = EarliestAccumulator {
+            value: ScalarValue::Utf8(None),
+            position: None,
+        };
+        other
+            .update_batch(&[strings(&[Some("c")]), positions(&[Some(0)])])
+            .unwrap();
+        other.merge_batch(&state).unwrap();
+        assert_eq!(other.evaluate().unwrap(), ScalarValue::Utf8(Some("c".into())));
+    }
+}
