@@ -31,7 +31,9 @@ pub use error::CliError;
 
 // Arrow allocates and frees large buffers for every batch; glibc's malloc
 // returns them to the kernel and faults them back in, mimalloc keeps them
-// (measured in bench/RESULTS.md).
+// (measured in bench/RESULTS.md). Built without transparent huge pages
+// (`no_thp`): with them, every first touch of a 2 MB region zeroes all of
+// it, which took a quarter of reading 1M customers.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -50,6 +50,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, Int64Array, LargeStringBuilder, PrimitiveArray,
     StringBuilder, StringViewBuilder,
 };
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Date64Type, Decimal128Type, Decimal256Type, Field, FieldRef, Float32Type, Float64Type,
     Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
@@ -145,6 +146,7 @@ impl AggregateUDFImpl for Earliest {
         match store_for(args.return_type()) {
             Some(values) => Ok(Box::new(EarliestGroups {
                 positions: Vec::new(),
+                seen: Vec::new(),
                 values,
             })),
             None => exec_err!(
@@ -199,10 +201,12 @@ impl Accumulator for EarliestAccumulator {
     }
 }
 
-/// The grouped accumulator: per group, the smallest position seen (`None`
-/// before any) and, in `values`, the value of its row.
+/// The grouped accumulator: per group, the smallest position seen (valid
+/// where `seen`) and, in `values`, the value of its row. Plain vectors, not
+/// `Option`s: an `Option<i64>` takes 16 bytes, and there is one per order.
 struct EarliestGroups {
-    positions: Vec<Option<i64>>,
+    positions: Vec<i64>,
+    seen: Vec<bool>,
     values: Box<dyn ValueStore>,
 }
 
@@ -217,7 +221,8 @@ impl EarliestGroups {
         filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.positions.resize(total_num_groups, None);
+        self.positions.resize(total_num_groups, 0);
+        self.seen.resize(total_num_groups, false);
         self.values.resize(total_num_groups);
         let positions = positions.as_primitive::<Int64Type>();
         let mut winners: Vec<(usize, usize)> = Vec::new();
@@ -226,9 +231,9 @@ impl EarliestGroups {
                 continue;
             }
             let position = positions.value(row);
-            let kept = &mut self.positions[group];
-            if kept.is_none_or(|p| position < p) {
-                *kept = Some(position);
+            if !self.seen[group] || position < self.positions[group] {
+                self.positions[group] = position;
+                self.seen[group] = true;
                 winners.push((group, row));
             }
         }
@@ -251,11 +256,14 @@ impl GroupsAccumulator for EarliestGroups {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         emit_to.take_needed(&mut self.positions);
+        emit_to.take_needed(&mut self.seen);
         self.values.take(emit_to)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let positions: Int64Array = emit_to.take_needed(&mut self.positions).into_iter().collect();
+        let positions = emit_to.take_needed(&mut self.positions);
+        let seen = emit_to.take_needed(&mut self.seen);
+        let positions = Int64Array::new(positions.into(), Some(NullBuffer::from(seen)));
         Ok(vec![self.values.take(emit_to)?, Arc::new(positions)])
     }
 
@@ -280,7 +288,7 @@ impl GroupsAccumulator for EarliestGroups {
     }
 
     fn size(&self) -> usize {
-        self.positions.capacity() * size_of::<Option<i64>>() + self.values.size()
+        self.positions.capacity() * size_of::<i64>() + self.seen.capacity() + self.values.size()
     }
 }
 
@@ -302,6 +310,7 @@ fn store_for(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
     fn primitive<T: ArrowPrimitiveType>(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
         Some(Box::new(PrimitiveStore::<T> {
             values: Vec::new(),
+            valid: Vec::new(),
             data_type: data_type.clone(),
         }))
     }
@@ -327,7 +336,8 @@ fn store_for(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
         Timestamp(TimeUnit::Nanosecond, _) => primitive::<TimestampNanosecondType>(data_type),
         Utf8 | LargeUtf8 | Utf8View => Some(Box::new(StringStore {
             arena: Vec::new(),
-            slots: Vec::new(),
+            starts: Vec::new(),
+            lens: Vec::new(),
             live_bytes: 0,
             data_type: data_type.clone(),
         })),
@@ -337,66 +347,78 @@ fn store_for(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
 
 /// Primitive values (numbers, decimals, dates, timestamps with their zone).
 struct PrimitiveStore<T: ArrowPrimitiveType> {
-    values: Vec<Option<T::Native>>,
+    values: Vec<T::Native>,
+    valid: Vec<bool>,
     data_type: DataType,
 }
 
 impl<T: ArrowPrimitiveType> ValueStore for PrimitiveStore<T> {
     fn resize(&mut self, groups: usize) {
-        self.values.resize(groups, None);
+        self.values.resize(groups, T::Native::default());
+        self.valid.resize(groups, false);
     }
 
     fn set(&mut self, array: &ArrayRef, winners: &[(usize, usize)]) -> Result<()> {
         let array = array.as_primitive::<T>();
         for &(group, row) in winners {
-            self.values[group] = array.is_valid(row).then(|| array.value(row));
+            self.valid[group] = array.is_valid(row);
+            self.values[group] = array.value(row);
         }
         Ok(())
     }
 
     fn take(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let taken = emit_to.take_needed(&mut self.values);
-        let array: PrimitiveArray<T> = taken.into_iter().collect();
+        let values = emit_to.take_needed(&mut self.values);
+        let valid = emit_to.take_needed(&mut self.valid);
+        let array = PrimitiveArray::<T>::new(values.into(), Some(NullBuffer::from(valid)));
         Ok(Arc::new(array.with_data_type(self.data_type.clone())))
     }
 
     fn size(&self) -> usize {
-        self.values.capacity() * size_of::<Option<T::Native>>()
+        self.values.capacity() * size_of::<T::Native>() + self.valid.capacity()
     }
 }
 
 /// Strings (`Utf8`, `LargeUtf8`, `Utf8View`): the bytes of every kept value
-/// in one arena, and per group where its value lies (`None` for NULL).
+/// in one arena, and per group where its value starts and how long it is
+/// ([`NULL_LEN`] for NULL).
 struct StringStore {
     arena: Vec<u8>,
-    slots: Vec<Option<(usize, u32)>>,
+    starts: Vec<usize>,
+    lens: Vec<u32>,
     /// Bytes of the arena that some slot still points at.
     live_bytes: usize,
     data_type: DataType,
 }
 
-impl StringStore {
-    fn text(&self, slot: Option<(usize, u32)>) -> Option<&str> {
-        slot.map(|(start, len)| {
-            std::str::from_utf8(&self.arena[start..start + len as usize]).expect("the arena holds whole UTF-8 values")
-        })
-    }
+/// The length of a NULL value in a [`StringStore`].
+const NULL_LEN: u32 = u32::MAX;
 
-    /// Rewrites the arena with only the bytes the slots point at.
+impl StringStore {
+    /// Rewrites the arena with only the bytes the groups point at.
     fn compact(&mut self) {
         let mut arena = Vec::with_capacity(self.live_bytes);
-        for slot in self.slots.iter_mut().flatten() {
-            let (start, len) = *slot;
-            *slot = (arena.len(), len);
-            arena.extend_from_slice(&self.arena[start..start + len as usize]);
+        for (start, &len) in self.starts.iter_mut().zip(&self.lens) {
+            if len != NULL_LEN {
+                let from = *start;
+                *start = arena.len();
+                arena.extend_from_slice(&self.arena[from..from + len as usize]);
+            }
         }
         self.arena = arena;
     }
 }
 
+/// The text of the value at `start` with `len` bytes in `arena`.
+fn text(arena: &[u8], start: usize, len: u32) -> Option<&str> {
+    (len != NULL_LEN)
+        .then(|| std::str::from_utf8(&arena[start..start + len as usize]).expect("the arena holds whole UTF-8 values"))
+}
+
 impl ValueStore for StringStore {
     fn resize(&mut self, groups: usize) {
-        self.slots.resize(groups, None);
+        self.starts.resize(groups, 0);
+        self.lens.resize(groups, NULL_LEN);
     }
 
     fn set(&mut self, array: &ArrayRef, winners: &[(usize, usize)]) -> Result<()> {
@@ -416,14 +438,17 @@ impl ValueStore for StringStore {
                 }
                 other => return exec_err!("earliest(value, position): a string store got values of type {other}"),
             };
-            if let Some((_, len)) = self.slots[group].take() {
-                self.live_bytes -= len as usize;
+            let old = std::mem::replace(&mut self.lens[group], NULL_LEN);
+            if old != NULL_LEN {
+                self.live_bytes -= old as usize;
             }
             if let Some(text) = text {
-                let Ok(len) = u32::try_from(text.len()) else {
-                    return exec_err!("earliest(value, position): a value of {} bytes is too long", text.len());
+                let len = match u32::try_from(text.len()) {
+                    Ok(len) if len != NULL_LEN => len,
+                    _ => return exec_err!("earliest(value, position): a value of {} bytes is too long", text.len()),
                 };
-                self.slots[group] = Some((self.arena.len(), len));
+                self.starts[group] = self.arena.len();
+                self.lens[group] = len;
                 self.arena.extend_from_slice(text.as_bytes());
                 self.live_bytes += text.len();
             }
@@ -435,27 +460,34 @@ impl ValueStore for StringStore {
     }
 
     fn take(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let taken = emit_to.take_needed(&mut self.slots);
-        let bytes: usize = taken.iter().flatten().map(|&(_, len)| len as usize).sum();
+        let starts = emit_to.take_needed(&mut self.starts);
+        let lens = emit_to.take_needed(&mut self.lens);
+        let bytes: usize = lens
+            .iter()
+            .filter(|&&len| len != NULL_LEN)
+            .map(|&len| len as usize)
+            .sum();
+        let arena = &self.arena;
+        let texts = starts.iter().zip(&lens).map(|(&start, &len)| text(arena, start, len));
         let array: ArrayRef = match self.data_type {
             DataType::Utf8 => {
-                let mut b = StringBuilder::with_capacity(taken.len(), bytes);
-                taken.iter().for_each(|&slot| b.append_option(self.text(slot)));
+                let mut b = StringBuilder::with_capacity(lens.len(), bytes);
+                texts.for_each(|t| b.append_option(t));
                 Arc::new(b.finish())
             }
             DataType::LargeUtf8 => {
-                let mut b = LargeStringBuilder::with_capacity(taken.len(), bytes);
-                taken.iter().for_each(|&slot| b.append_option(self.text(slot)));
+                let mut b = LargeStringBuilder::with_capacity(lens.len(), bytes);
+                texts.for_each(|t| b.append_option(t));
                 Arc::new(b.finish())
             }
             _ => {
-                let mut b = StringViewBuilder::with_capacity(taken.len());
-                taken.iter().for_each(|&slot| b.append_option(self.text(slot)));
+                let mut b = StringViewBuilder::with_capacity(lens.len());
+                texts.for_each(|t| b.append_option(t));
                 Arc::new(b.finish())
             }
         };
         self.live_bytes -= bytes;
-        if self.slots.is_empty() {
+        if self.lens.is_empty() {
             self.arena.clear();
         } else if matches!(emit_to, EmitTo::First(_)) {
             self.compact();
@@ -464,7 +496,7 @@ impl ValueStore for StringStore {
     }
 
     fn size(&self) -> usize {
-        self.arena.capacity() + self.slots.capacity() * size_of::<Option<(usize, u32)>>()
+        self.arena.capacity() + self.starts.capacity() * size_of::<usize>() + self.lens.capacity() * size_of::<u32>()
     }
 }
 
@@ -476,6 +508,7 @@ mod tests {
     fn groups(data_type: &DataType) -> EarliestGroups {
         EarliestGroups {
             positions: Vec::new(),
+            seen: Vec::new(),
             values: store_for(data_type).unwrap(),
         }
     }
