@@ -36,6 +36,13 @@
 //! is the exception to "a log never changes": rows the cleaner removed
 //! after they were cached are still served (as by a read made before the
 //! cleaning).
+//!
+//! The cache also remembers the answers of timestamp *probes* (the first
+//! message at or after an offset, and its timestamp) that plan a scan's
+//! time seeks ([`super::offsets`]). For the same reason they never change,
+//! so a tick whose window start moved by a second re-checks its seek from
+//! memory instead of fetching the messages either side of it again. They
+//! are forgotten with their partition when its log turns out shorter.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -58,6 +65,10 @@ use crate::messages::schema::OFFSET_COLUMN;
 
 /// How long a scan's start keeps the rows above it.
 pub const KEEP_STARTS_FOR: Duration = Duration::from_secs(600);
+
+/// The most probe answers kept per table and partition (the lowest offsets
+/// go first beyond it): a few per tick are asked.
+const PROBES_KEPT: usize = 1024;
 
 /// Batches below this many rows are merged with their neighbours.
 const SMALL_BATCH: usize = 4096;
@@ -97,6 +108,9 @@ struct Inner {
     /// and when: each lower than every start after it (a later, lower start
     /// makes an earlier one moot), so the first is the lowest.
     starts: HashMap<(u64, i32), VecDeque<(i64, Instant)>>,
+    /// Per table and partition, probe answers: from an offset, the first
+    /// message at or after it and its timestamp.
+    probes: HashMap<(u64, i32), BTreeMap<i64, (i64, i64)>>,
     bytes: usize,
     requests: u64,
     /// Rows served from memory and rows decoded into it, since the start.
@@ -183,6 +197,11 @@ impl TableCache {
     /// offsets hold other messages.
     pub fn check_high_watermark(&self, partition: i32, high: i64) {
         let mut inner = self.cache.lock();
+        if let Some(probes) = inner.probes.get_mut(&(self.table, partition))
+            && probes.values().any(|&(offset, _)| offset >= high)
+        {
+            probes.clear();
+        }
         let Inner { entries, bytes, .. } = &mut *inner;
         for (key, entry) in entries.iter_mut() {
             if key.table != self.table || key.partition != partition {
@@ -197,6 +216,30 @@ impl TableCache {
                 *bytes = bytes.saturating_sub(entry.segments.values().map(|s| s.bytes).sum::<usize>());
                 entry.segments.clear();
             }
+        }
+    }
+}
+
+impl TableCache {
+    /// A probe's answer from memory: `Some(answer)` when known, where the
+    /// answer is the first message in `[offset, end)` as `(offset,
+    /// timestamp)`, or `None` for none.
+    pub fn known_probe(&self, partition: i32, offset: i64, end: i64) -> Option<Option<(i64, i64)>> {
+        let inner = self.cache.lock();
+        let &(found, timestamp) = inner.probes.get(&(self.table, partition))?.get(&offset)?;
+        // no message in [offset, found): the first in [offset, end) is
+        // `found` if it is below `end`, and there is none otherwise
+        Some((found < end).then_some((found, timestamp)))
+    }
+
+    /// Remembers that the first message at or after `offset` is `found`
+    /// (offset, timestamp).
+    pub fn remember_probe(&self, partition: i32, offset: i64, found: (i64, i64)) {
+        let mut inner = self.cache.lock();
+        let probes = inner.probes.entry((self.table, partition)).or_default();
+        probes.insert(offset, found);
+        if probes.len() > PROBES_KEPT {
+            probes.pop_first();
         }
     }
 }
@@ -648,6 +691,29 @@ mod tests {
                 Piece::Fetch(r) => format!("fetch {}..{}", r.start, r.end),
             })
             .collect()
+    }
+
+    #[test]
+    fn probes_are_answered_from_memory_until_the_log_ends_below_them() {
+        let cfg = KafkaTableConfig::new("b:1", "t");
+        let schema = Schema::new(vec![Field::new(OFFSET_COLUMN, DataType::Int64, false)]);
+        let table = TableCache::new(Arc::new(DecodedLogCache::new(1 << 20)), &cfg, &schema);
+        assert_eq!(table.known_probe(0, 10, 100), None, "nothing asked yet");
+        // offsets 10 and 11 hold no message; 12 has timestamp 5000
+        table.remember_probe(0, 10, (12, 5000));
+        assert_eq!(table.known_probe(0, 10, 100), Some(Some((12, 5000))));
+        assert_eq!(table.known_probe(0, 10, 12), Some(None), "[10, 12) holds no message");
+        assert_eq!(table.known_probe(0, 11, 100), None, "only the offsets asked are known");
+        assert_eq!(table.known_probe(1, 10, 100), None, "per partition");
+        table.check_high_watermark(0, 13);
+        assert_eq!(
+            table.known_probe(0, 10, 100),
+            Some(Some((12, 5000))),
+            "the log still holds 12"
+        );
+        // the topic was made again: its log ends at 12, below the message remembered
+        table.check_high_watermark(0, 12);
+        assert_eq!(table.known_probe(0, 10, 100), None);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use super::client::{self, BrokerIndex};
 use super::config::{DataLossPolicy, EventTimeColumn, KafkaTableConfig};
 use super::exec::{KafkaScanExec, ScanPlan};
 use super::offsets::{
-    CutPolicy, OffsetRange, PartitionCut, SeekReport, Seeker, Watermarks, fill_partitions, plan_cuts, split,
+    CutPolicy, LogIndex, OffsetRange, PartitionCut, SeekReport, Seeker, Watermarks, fill_partitions, plan_cuts, split,
 };
 use super::pushdown;
 use super::snapshot::{Cut, CutLog, Statement, StatementCuts, pinned_cut};
@@ -187,6 +187,7 @@ impl KafkaTable {
         let lateness_ms = i64::try_from(self.cfg.lateness.as_millis()).unwrap_or(i64::MAX);
         let time = bounds.message_time_range(lateness_ms);
         let cfg = Arc::clone(&self.cfg);
+        let cache = self.cache.clone();
         let partitions: Vec<(i32, Watermarks)> = cut
             .partitions
             .iter()
@@ -195,9 +196,13 @@ impl KafkaTable {
             .collect();
         run_blocking(&self.cfg, move || {
             let consumer = client::consumer(&cfg)?;
-            let index = BrokerIndex {
+            let broker = BrokerIndex {
                 consumer: &consumer,
                 cfg: &cfg,
+            };
+            let index = MemoIndex {
+                index: &broker,
+                cache: cache.as_ref(),
             };
             let mut seeker = Seeker::new(&index, lateness_ms, cfg.timestamp_lookup);
             let policy = CutPolicy {
@@ -208,6 +213,35 @@ impl KafkaTable {
             Ok((cuts, seeker.report))
         })
         .await
+    }
+}
+
+/// A log index whose probes are remembered in the decoded-log cache, when
+/// the table has one: a message's offset and timestamp never change, so a
+/// probe asked again (each tick's seek checks the messages around a window
+/// start that moved a little) is answered from memory.
+struct MemoIndex<'a> {
+    index: &'a dyn LogIndex,
+    cache: Option<&'a TableCache>,
+}
+
+impl LogIndex for MemoIndex<'_> {
+    fn broker_offset_for_time(&self, partition: i32, t_ms: i64) -> Result<i64> {
+        self.index.broker_offset_for_time(partition, t_ms)
+    }
+
+    fn probe(&self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
+        let Some(cache) = self.cache else {
+            return self.index.probe(partition, offset, end);
+        };
+        if let Some(known) = cache.known_probe(partition, offset, end) {
+            return Ok(known);
+        }
+        let found = self.index.probe(partition, offset, end)?;
+        if let Some(found) = found {
+            cache.remember_probe(partition, offset, found);
+        }
+        Ok(found)
     }
 }
 
@@ -321,6 +355,15 @@ impl KafkaTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        // a pinned cut's ends are the pin's, not the log's; the check comes
+        // before planning, which may answer probes from the cache
+        if let Some(cache) = &self.cache
+            && !cut.pinned
+        {
+            for (partition, wm) in &cut.partitions {
+                cache.check_high_watermark(*partition, wm.high);
+            }
+        }
         let (cuts, seeks) = self.plan_cuts(cut, filters).await.map_err(DataFusionError::from)?;
         let target_partitions = state.config().target_partitions();
         let firsts: Vec<OffsetRange> = cuts.iter().map(|c| c.first).filter(|r| !r.is_empty()).collect();
@@ -332,13 +375,7 @@ impl KafkaTable {
             .event_time
             .as_deref()
             .and_then(|name| self.schema.table.index_of(name).ok());
-        // a pinned cut's ends are the pin's, not the log's
         if let Some(cache) = &self.cache {
-            if !cut.pinned {
-                for (partition, wm) in &cut.partitions {
-                    cache.check_high_watermark(*partition, wm.high);
-                }
-            }
             // the lowest offset this scan may read of each partition (the
             // whole of a cut's limit, if the cut is contradicted)
             for c in &cuts {
