@@ -160,6 +160,36 @@ impl LogIndex for BrokerIndex<'_> {
         Ok(offset)
     }
 
+    fn broker_offsets_for_times(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
+        let mut tpl = TopicPartitionList::new();
+        for &(partition, t_ms) in questions {
+            tpl.add_partition_offset(&self.cfg.topic, partition, Offset::Offset(t_ms))
+                .map_err(|e| partition_err(self.cfg, partition, e.to_string()))?;
+        }
+        // librdkafka asks each partition's leader once, all leaders at once
+        let answer = self.consumer.offsets_for_times(tpl, self.cfg.timeout).map_err(|e| {
+            kafka_err(
+                self.cfg,
+                format!("offsets_for_times for {} partitions failed: {e}", questions.len()),
+            )
+        })?;
+        questions
+            .iter()
+            .map(|&(partition, t_ms)| {
+                let Some(e) = answer.find_partition(&self.cfg.topic, partition) else {
+                    return Ok(-1);
+                };
+                e.error().map_err(|err| {
+                    partition_err(self.cfg, partition, format!("offsets_for_times({t_ms}) failed: {err}"))
+                })?;
+                Ok(match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => -1,
+                })
+            })
+            .collect()
+    }
+
     fn probe(&self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
         assign(self.consumer, self.cfg, partition, offset)?;
         let deadline = Instant::now() + self.cfg.timeout;

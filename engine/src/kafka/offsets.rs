@@ -77,6 +77,16 @@ pub(crate) trait LogIndex {
     /// for none. Not trusted: see [`seek`].
     fn broker_offset_for_time(&self, partition: i32, t_ms: i64) -> Result<i64>;
 
+    /// The broker's answers to several questions `(partition, t_ms)` (each
+    /// partition at most once), in order: one round trip where the index
+    /// can ask them together.
+    fn broker_offsets_for_times(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
+        questions
+            .iter()
+            .map(|&(partition, t_ms)| self.broker_offset_for_time(partition, t_ms))
+            .collect()
+    }
+
     /// The first message at or after `offset` and before `end`, as
     /// `(offset, timestamp_ms)`, or `None` when `[offset, end)` holds none.
     fn probe(&self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>>;
@@ -109,6 +119,8 @@ pub(crate) struct Seeker<'a> {
     index: &'a dyn LogIndex,
     disorder_ms: i64,
     mode: TimestampLookup,
+    /// Broker answers asked ahead, by `(partition, t_ms)`.
+    asked: std::collections::HashMap<(i32, i64), i64>,
     /// What the seeks cost, for `EXPLAIN`.
     pub report: SeekReport,
 }
@@ -121,8 +133,32 @@ impl<'a> Seeker<'a> {
             index,
             disorder_ms,
             mode,
+            asked: std::collections::HashMap::new(),
             report: SeekReport::default(),
         }
+    }
+
+    /// The time the broker is asked for, to seek `edge` at `t_ms`: exact for
+    /// a lower bound; an upper bound asks past the margin.
+    fn broker_time(&self, edge: Edge, t_ms: i64) -> i64 {
+        match edge {
+            Edge::Lower => t_ms,
+            Edge::Upper => t_ms.saturating_add(self.disorder_ms),
+        }
+    }
+
+    /// Asks the broker, in one round trip, what the seeks of `edge` at
+    /// `t_ms` in `partitions` will ask it one by one, so that planning
+    /// costs the same for 6 partitions or 600.
+    pub fn ask_ahead(&mut self, partitions: &[i32], edge: Edge, t_ms: i64) -> Result<()> {
+        if self.mode == TimestampLookup::Search || partitions.is_empty() {
+            return Ok(());
+        }
+        let broker_t = self.broker_time(edge, t_ms);
+        let questions: Vec<(i32, i64)> = partitions.iter().map(|&p| (p, broker_t)).collect();
+        let answers = self.index.broker_offsets_for_times(&questions)?;
+        self.asked.extend(questions.into_iter().zip(answers));
+        Ok(())
     }
 
     fn probe(&mut self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
@@ -138,15 +174,16 @@ impl<'a> Seeker<'a> {
         }
         // The broker answers "first offset with timestamp >= t", which is
         // exact for a lower bound; an upper bound asks past the margin.
-        let (broker_t, search_t) = match edge {
-            Edge::Lower => (t_ms, t_ms.saturating_sub(self.disorder_ms)),
-            Edge::Upper => (
-                t_ms.saturating_add(self.disorder_ms),
-                t_ms.saturating_add(self.disorder_ms),
-            ),
+        let broker_t = self.broker_time(edge, t_ms);
+        let search_t = match edge {
+            Edge::Lower => t_ms.saturating_sub(self.disorder_ms),
+            Edge::Upper => t_ms.saturating_add(self.disorder_ms),
         };
         if self.mode != TimestampLookup::Search {
-            let answer = self.index.broker_offset_for_time(partition, broker_t)?;
+            let answer = match self.asked.get(&(partition, broker_t)) {
+                Some(&answer) => answer,
+                None => self.index.broker_offset_for_time(partition, broker_t)?,
+            };
             if self.mode == TimestampLookup::Broker {
                 self.report.broker_answers_used += 1;
                 return Ok(if answer < 0 {
@@ -288,6 +325,18 @@ pub(crate) fn plan_cuts(
     if time.is_empty() || bounds.offsets.is_empty() {
         return Ok(cuts);
     }
+    // every partition's broker question of each edge in one round trip
+    let asked: Vec<i32> = partitions
+        .iter()
+        .filter(|(p, wm)| bounds.allows_partition(*p) && wm.high > wm.low)
+        .map(|(p, _)| *p)
+        .collect();
+    if let Some(t) = time.lo {
+        seeker.ask_ahead(&asked, Edge::Lower, t)?;
+    }
+    if let Some(t) = time.hi.filter(|_| policy.upper) {
+        seeker.ask_ahead(&asked, Edge::Upper, t)?;
+    }
     for &(partition, wm) in partitions {
         if !bounds.allows_partition(partition) {
             continue;
@@ -418,6 +467,52 @@ mod tests {
         report.searches += seeker.report.searches;
         report.probes += seeker.report.probes;
         offset
+    }
+
+    #[test]
+    fn broker_questions_asked_ahead_in_one_round_trip_are_not_asked_again() {
+        struct Counting<'a> {
+            log: &'a FakeLog,
+            single: std::cell::Cell<usize>,
+            batched: std::cell::Cell<usize>,
+        }
+        impl LogIndex for Counting<'_> {
+            fn broker_offset_for_time(&self, p: i32, t: i64) -> Result<i64> {
+                self.single.set(self.single.get() + 1);
+                self.log.broker_offset_for_time(p, t)
+            }
+            fn broker_offsets_for_times(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
+                self.batched.set(self.batched.get() + 1);
+                questions
+                    .iter()
+                    .map(|&(p, t)| self.log.broker_offset_for_time(p, t))
+                    .collect()
+            }
+            fn probe(&self, p: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
+                self.log.probe(p, offset, end)
+            }
+        }
+        let log = FakeLog::new(&monotonic(100), |t| (t - 1_000 + 9) / 10);
+        let index = Counting {
+            log: &log,
+            single: 0.into(),
+            batched: 0.into(),
+        };
+        let mut seeker = Seeker::new(&index, 0, TimestampLookup::Auto);
+        let partitions: Vec<(i32, Watermarks)> = (0..6).map(|p| (p, log.wm())).collect();
+        let bounds = ScanBounds::default();
+        let time = Bounds {
+            lo: Some(1_500),
+            hi: Some(1_700),
+        };
+        let cuts = plan_cuts(&mut seeker, &partitions, &bounds, time, both(0)).unwrap();
+        assert_eq!(cuts.len(), 6);
+        assert!(
+            cuts.iter().all(|c| c.first.start == 50 && c.first.end == 70),
+            "{cuts:?}"
+        );
+        assert_eq!(index.batched.get(), 2, "one round trip per edge");
+        assert_eq!(index.single.get(), 0, "no partition asked on its own");
     }
 
     #[test]

@@ -230,6 +230,10 @@ impl LogIndex for MemoIndex<'_> {
         self.index.broker_offset_for_time(partition, t_ms)
     }
 
+    fn broker_offsets_for_times(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
+        self.index.broker_offsets_for_times(questions)
+    }
+
     fn probe(&self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
         let Some(cache) = self.cache else {
             return self.index.probe(partition, offset, end);
