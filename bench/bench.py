@@ -53,6 +53,7 @@ KAFKA_OPTION = ["--kafka-option", f"kafka.client.receive.message.max.bytes={RECE
 FLOOR_OPTION = ["-X", f"receive.message.max.bytes={RECEIVE_MAX}"]
 
 ENGINES = ["pulse", "duckdb", "polars", "datafusion", "spark"]
+WORKLOADS = ["scan", "pushdown", "answers", "lake", "live"]
 ENGINE_NAMES = {
     "pulse": "Pulse", "duckdb": "DuckDB", "polars": "Polars",
     "datafusion": "DataFusion-Python", "spark": "Spark local (pyspark)",
@@ -75,13 +76,16 @@ NOTES = [
     "number, which only matters for duplicates that disagree (the generator's copies are identical). On "
     "Parquet every engine orders duplicates by (_partition, _offset). Customer rows are ordered by batch, "
     "file and row everywhere (DataFusion-Python: rows numbered as DataFusion reads each batch file).",
-    "The live answer (§6): the decoded-log cache takes the scan and the decoding out of a tick (a `count(*)` "
-    "over the topic drops to a tenth), but a tick of the answer still runs the views over the whole window: "
-    "the orders' deduplication, the customers' deduplication from their Parquet batches, the join and the "
-    "aggregation. Those, not the scan, are most of the warm tick; reaching a few percent of the cold query "
-    "needs state kept between ticks for the views (incremental maintenance), which Pulse does not have yet. "
-    "The latency runs on noida-db on the same 2 cores: at 20,000 orders/s the broker rewrites its store "
-    "continuously, and every poll's timestamp seeks wait on it.",
+    "The live answer (§6): the decoded-log cache takes the scan and the decoding out of a tick, and it "
+    "remembers the timestamp probes that check the window start's seek, so planning a tick no longer "
+    "fetches the messages around it again (0.5-1.6 s on noida-db before, 0.2-0.4 s now, most of it the "
+    "watermarks and offsets_for_times round trips). A tick of the answer still runs the views over the "
+    "whole window: the orders' deduplication, the customers read from their Parquet batches, the join and "
+    "the aggregation. Reaching a few percent of the cold query needs state kept between ticks for the "
+    "views (incremental maintenance), which Pulse does not have yet. At SF10 a warm tick (6.6 s) costs "
+    "about twice the answer from the Parquet file (3.4 s, §3): the path of held rows is yet to be "
+    "profiled at that size. The latency runs on noida-db on the same 2 cores: the broker rewrites its "
+    "store after writes, and every poll's seeks wait on it.",
     "Pulse runs with its defaults: `target_partitions` = cores, `--memory-limit 1G` for `pulse answer`. "
     "The peers run with theirs (Spark: local[*], driver memory 4g, 8 shuffle partitions).",
 ]
@@ -731,9 +735,13 @@ def write_report(results, path, plot_path):
     L = []
     w = L.append
     w("# Pulse benchmarks\n")
-    w(f"Measured by `bench/run` on {results['when']}, on {results['machine']}. "
+    measured = results.get("measured", {})
+    runs = sorted(set(measured.values()))
+    when = results["when"] if len(runs) <= 1 else "; ".join(
+        f"{', '.join(k for k in WORKLOADS if measured.get(k) == t)} on {t}" for t in runs)
+    w(f"Measured by `bench/run`: {when}, on {results['machine']}. "
       f"Peers: {results['peers']}; {results['java']}. Broker: noida-db 0.2.3 on loopback, "
-      "on the same 2 cores as everything else. Every ratio compares figures of this one run. "
+      "on the same 2 cores as everything else. Every ratio compares figures of one run of one workload. "
       f"Data: the generator (`pulse generate --seed {SEED} --end {END}`), 3 customer batches; "
       "T (`--as-of`) is the end of the history.\n")
 
@@ -1014,11 +1022,14 @@ def main():
     results["peers"], results["java"] = versions(a.venv)
     workloads = set(a.workloads.split(","))
     previous = {}
-    every = {"scan", "pushdown", "answers", "lake", "live"}
+    every = set(WORKLOADS)
     if workloads != every:
         previous = json.loads((a.out.parent / "results.json").read_text())
-    # the workloads not measured now keep their figures (a workload's name is its key)
+    # the workloads not measured now keep their figures (a workload's name is
+    # its key) and when they were measured
     results.update({k: v for k, v in previous.items() if k in every and k not in workloads})
+    before = previous.get("measured", {k: previous["when"] for k in every}) if previous else {}
+    results["measured"] = {k: (results["when"] if k in workloads else before.get(k, "?")) for k in WORKLOADS}
     try:
         needs_orders = workloads & {"scan", "answers", "lake", "live"}
         dirs = {s: generate(pulse, a.data, s, broker, produce=bool(needs_orders)) for s in scales}
