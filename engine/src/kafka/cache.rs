@@ -42,7 +42,9 @@
 //! time seeks ([`super::offsets`]). For the same reason they never change,
 //! so a tick whose window start moved by a second re-checks its seek from
 //! memory instead of fetching the messages either side of it again. They
-//! are forgotten with their partition when its log turns out shorter.
+//! are forgotten with their partition when its log turns out shorter. A
+//! probe inside a held segment is answered from its rows (which always keep
+//! `_offset` and `_timestamp`): a segment accounts for every offset in it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -50,9 +52,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{AsArray, Int32Builder, Int64Builder, RecordBatch, StringBuilder, UInt64Builder};
+use datafusion::arrow::array::{Array, AsArray, Int32Builder, Int64Builder, RecordBatch, StringBuilder, UInt64Builder};
 use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimestampMillisecondType};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result as DFResult;
@@ -61,7 +63,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::config::KafkaTableConfig;
 use super::offsets::OffsetRange;
-use crate::messages::schema::OFFSET_COLUMN;
+use crate::messages::schema::{OFFSET_COLUMN, TIMESTAMP_COLUMN};
 
 /// How long a scan's start keeps the rows above it.
 pub const KEEP_STARTS_FOR: Duration = Duration::from_secs(600);
@@ -226,10 +228,16 @@ impl TableCache {
     /// timestamp)`, or `None` for none.
     pub fn known_probe(&self, partition: i32, offset: i64, end: i64) -> Option<Option<(i64, i64)>> {
         let inner = self.cache.lock();
-        let &(found, timestamp) = inner.probes.get(&(self.table, partition))?.get(&offset)?;
-        // no message in [offset, found): the first in [offset, end) is
-        // `found` if it is below `end`, and there is none otherwise
-        Some((found < end).then_some((found, timestamp)))
+        if let Some(&(found, timestamp)) = inner.probes.get(&(self.table, partition)).and_then(|p| p.get(&offset)) {
+            // no message in [offset, found): the first in [offset, end) is
+            // `found` if it is below `end`, and there is none otherwise
+            return Some((found < end).then_some((found, timestamp)));
+        }
+        inner
+            .entries
+            .iter()
+            .filter(|(key, _)| key.table == self.table && key.partition == partition)
+            .find_map(|(_, entry)| held_probe(entry, offset, end))
     }
 
     /// Remembers that the first message at or after `offset` is `found`
@@ -242,6 +250,36 @@ impl TableCache {
             probes.pop_first();
         }
     }
+}
+
+/// A probe answered from the rows `entry` holds: the segment that covers
+/// `offset` accounts for every offset in it, and its rows carry their
+/// offset and message timestamp. `None` when the rows cannot tell (no
+/// segment covers `offset`, the answer lies past the segment, or the
+/// message has no timestamp: the broker then says what is wrong).
+fn held_probe(entry: &Entry, offset: i64, end: i64) -> Option<Option<(i64, i64)>> {
+    let (_, segment) = entry.segments.range(..=offset).next_back()?;
+    if segment.end <= offset {
+        return None;
+    }
+    for batch in &segment.batches {
+        let offsets = batch
+            .column(batch.schema().index_of(OFFSET_COLUMN).ok()?)
+            .as_primitive::<Int64Type>();
+        if offsets.is_empty() || offsets.value(offsets.len() - 1) < offset {
+            continue;
+        }
+        let row = offsets.values().partition_point(|&o| o < offset);
+        let found = offsets.value(row);
+        if found >= end {
+            return Some(None);
+        }
+        let times = batch.column(batch.schema().index_of(TIMESTAMP_COLUMN).ok()?);
+        let times = times.as_primitive_opt::<TimestampMillisecondType>()?;
+        return times.is_valid(row).then(|| Some((found, times.value(row))));
+    }
+    // no row from `offset` to the segment's end
+    (segment.end >= end).then_some(None)
 }
 
 impl DecodedLogCache {
@@ -714,6 +752,55 @@ mod tests {
         // the topic was made again: its log ends at 12, below the message remembered
         table.check_high_watermark(0, 12);
         assert_eq!(table.known_probe(0, 10, 100), None);
+    }
+
+    #[test]
+    fn probes_inside_held_rows_are_answered_from_them() {
+        use datafusion::arrow::array::TimestampMillisecondArray;
+        let cfg = KafkaTableConfig::new("b:1", "t");
+        let schema = Schema::new(vec![
+            Field::new(OFFSET_COLUMN, DataType::Int64, false),
+            Field::new(TIMESTAMP_COLUMN, crate::messages::schema::utc_millis(), true),
+        ]);
+        let table = TableCache::new(Arc::new(DecodedLogCache::new(1 << 20)), &cfg, &schema);
+        let rows = |offsets: Vec<i64>, times: Vec<Option<i64>>| {
+            RecordBatch::try_new(
+                Arc::new(schema.clone()),
+                vec![
+                    Arc::new(Int64Array::from(offsets)),
+                    Arc::new(TimestampMillisecondArray::from(times).with_timezone("UTC")),
+                ],
+            )
+            .unwrap()
+        };
+        // offsets [10, 20) read whole: messages at 10, 12 and 13 (13 without a
+        // timestamp), nothing else
+        let columns = [0, 1];
+        table.plan(range(10, 20), &columns, "c");
+        table.insert(
+            range(10, 20),
+            &columns,
+            vec![
+                rows(vec![10, 12], vec![Some(100), Some(120)]),
+                rows(vec![13], vec![None]),
+            ],
+        );
+        assert_eq!(table.known_probe(0, 10, 20), Some(Some((10, 100))));
+        assert_eq!(
+            table.known_probe(0, 11, 20),
+            Some(Some((12, 120))),
+            "11 held no message"
+        );
+        assert_eq!(table.known_probe(0, 11, 12), Some(None), "[11, 12) holds none");
+        assert_eq!(table.known_probe(0, 13, 20), None, "no timestamp: the broker says so");
+        assert_eq!(
+            table.known_probe(0, 14, 20),
+            Some(None),
+            "nothing from 14 to the segment's end"
+        );
+        assert_eq!(table.known_probe(0, 14, 25), None, "past the segment: unknown");
+        assert_eq!(table.known_probe(0, 5, 20), None, "below the segment: unknown");
+        assert_eq!(table.known_probe(1, 10, 20), None, "another partition");
     }
 
     #[test]
