@@ -77,15 +77,15 @@ NOTES = [
     "Parquet every engine orders duplicates by (_partition, _offset). Customer rows are ordered by batch, "
     "file and row everywhere (DataFusion-Python: rows numbered as DataFusion reads each batch file).",
     "The live answer (§6): the decoded-log cache takes the scan and the decoding out of a tick, and it "
-    "remembers the timestamp probes that check the window start's seek, so planning a tick no longer "
-    "fetches the messages around it again (0.5-1.6 s on noida-db before, 0.2-0.4 s now, most of it the "
-    "watermarks and offsets_for_times round trips). A tick of the answer still runs the views over the "
+    "answers the timestamp probes that check the window start's seek from the rows it holds (or from "
+    "probes it remembers), so planning a tick no longer fetches messages: on noida-db each probe's fetch "
+    "returned the rest of the partition, 4 s of a 7 s warm tick at SF10. What planning costs now is the "
+    "watermarks and one offsets_for_times round trip. A tick of the answer still runs the views over the "
     "whole window: the orders' deduplication, the customers read from their Parquet batches, the join and "
-    "the aggregation. Reaching a few percent of the cold query needs state kept between ticks for the "
-    "views (incremental maintenance), which Pulse does not have yet. At SF10 a warm tick (6.6 s) costs "
-    "about twice the answer from the Parquet file (3.4 s, §3): the path of held rows is yet to be "
-    "profiled at that size. The latency runs on noida-db on the same 2 cores: the broker rewrites its "
-    "store after writes, and every poll's seeks wait on it.",
+    "the aggregation, about what the answer from a Parquet file costs (§3). Reaching a few percent of the "
+    "cold query needs state kept between ticks for the views (incremental maintenance), which Pulse does "
+    "not have yet. The latency runs on noida-db on the same 2 cores: the broker rewrites its store after "
+    "writes, and every poll waits on it.",
     "Pulse runs with its defaults: `target_partitions` = cores, `--memory-limit 1G` for `pulse answer`. "
     "The peers run with theirs (Spark: local[*], driver memory 4g, 8 shuffle partitions).",
 ]
