@@ -395,6 +395,30 @@ struct StringStore {
 const NULL_LEN: u32 = u32::MAX;
 
 impl StringStore {
+    /// For each `(group, row)` in order, sets the group's value to `text(row)`.
+    fn put<'a>(&mut self, winners: &[(usize, usize)], text: impl Fn(usize) -> Option<&'a str>) -> Result<()> {
+        for &(group, row) in winners {
+            let old = std::mem::replace(&mut self.lens[group], NULL_LEN);
+            if old != NULL_LEN {
+                self.live_bytes -= old as usize;
+            }
+            if let Some(text) = text(row) {
+                let len = match u32::try_from(text.len()) {
+                    Ok(len) if len != NULL_LEN => len,
+                    _ => return exec_err!("earliest(value, position): a value of {} bytes is too long", text.len()),
+                };
+                self.starts[group] = self.arena.len();
+                self.lens[group] = len;
+                self.arena.extend_from_slice(text.as_bytes());
+                self.live_bytes += text.len();
+            }
+        }
+        if self.arena.len() > 2 * self.live_bytes + (1 << 20) {
+            self.compact();
+        }
+        Ok(())
+    }
+
     /// Rewrites the arena with only the bytes the groups point at.
     fn compact(&mut self) {
         let mut arena = Vec::with_capacity(self.live_bytes);
@@ -422,41 +446,22 @@ impl ValueStore for StringStore {
     }
 
     fn set(&mut self, array: &ArrayRef, winners: &[(usize, usize)]) -> Result<()> {
-        for &(group, row) in winners {
-            let text: Option<&str> = match array.data_type() {
-                DataType::Utf8 => {
-                    let a = array.as_string::<i32>();
-                    a.is_valid(row).then(|| a.value(row))
-                }
-                DataType::LargeUtf8 => {
-                    let a = array.as_string::<i64>();
-                    a.is_valid(row).then(|| a.value(row))
-                }
-                DataType::Utf8View => {
-                    let a = array.as_string_view();
-                    a.is_valid(row).then(|| a.value(row))
-                }
-                other => return exec_err!("earliest(value, position): a string store got values of type {other}"),
-            };
-            let old = std::mem::replace(&mut self.lens[group], NULL_LEN);
-            if old != NULL_LEN {
-                self.live_bytes -= old as usize;
+        // one downcast per batch, not one per row
+        match array.data_type() {
+            DataType::Utf8 => {
+                let a = array.as_string::<i32>();
+                self.put(winners, |row| a.is_valid(row).then(|| a.value(row)))
             }
-            if let Some(text) = text {
-                let len = match u32::try_from(text.len()) {
-                    Ok(len) if len != NULL_LEN => len,
-                    _ => return exec_err!("earliest(value, position): a value of {} bytes is too long", text.len()),
-                };
-                self.starts[group] = self.arena.len();
-                self.lens[group] = len;
-                self.arena.extend_from_slice(text.as_bytes());
-                self.live_bytes += text.len();
+            DataType::LargeUtf8 => {
+                let a = array.as_string::<i64>();
+                self.put(winners, |row| a.is_valid(row).then(|| a.value(row)))
             }
+            DataType::Utf8View => {
+                let a = array.as_string_view();
+                self.put(winners, |row| a.is_valid(row).then(|| a.value(row)))
+            }
+            other => exec_err!("earliest(value, position): a string store got values of type {other}"),
         }
-        if self.arena.len() > 2 * self.live_bytes + (1 << 20) {
-            self.compact();
-        }
-        Ok(())
     }
 
     fn take(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {

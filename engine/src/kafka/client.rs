@@ -143,21 +143,7 @@ pub(crate) struct BrokerIndex<'a> {
 
 impl LogIndex for BrokerIndex<'_> {
     fn broker_offset_for_time(&self, partition: i32, t_ms: i64) -> Result<i64> {
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.cfg.topic, partition, Offset::Offset(t_ms))
-            .map_err(|e| partition_err(self.cfg, partition, e.to_string()))?;
-        let answer = self
-            .consumer
-            .offsets_for_times(tpl, self.cfg.timeout)
-            .map_err(|e| partition_err(self.cfg, partition, format!("offsets_for_times({t_ms}) failed: {e}")))?;
-        let offset = answer
-            .find_partition(&self.cfg.topic, partition)
-            .map(|e| match e.offset() {
-                Offset::Offset(o) => o,
-                _ => -1,
-            })
-            .unwrap_or(-1);
-        Ok(offset)
+        Ok(self.broker_offsets_for_times(&[(partition, t_ms)])?[0])
     }
 
     fn broker_offsets_for_times(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
@@ -168,9 +154,10 @@ impl LogIndex for BrokerIndex<'_> {
         }
         // librdkafka asks each partition's leader once, all leaders at once
         let answer = self.consumer.offsets_for_times(tpl, self.cfg.timeout).map_err(|e| {
+            let partitions: Vec<i32> = questions.iter().map(|&(p, _)| p).collect();
             kafka_err(
                 self.cfg,
-                format!("offsets_for_times for {} partitions failed: {e}", questions.len()),
+                format!("offsets_for_times for partitions {partitions:?} failed: {e}"),
             )
         })?;
         questions
