@@ -5,6 +5,7 @@
 //! - [`sources`]: the orders and customer tables `answer` and `sql` read
 //!   (a topic, a file, customer batches, or the embedded default);
 //! - [`shell`]: datafusion-cli's hooks for a Pulse session;
+//! - [`cluster`]: `--cluster`, queries run on a Ballista cluster;
 //! - [`watch`]: `--watch`, a query run again and redrawn every tick;
 //! - [`flight_sql`]: the Arrow Flight SQL service `serve` runs;
 //! - [`generator`]: the simulated business that `generate` writes;
@@ -18,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cluster;
 mod commands;
 mod error;
 mod flight_sql;
@@ -68,11 +70,25 @@ enum Command {
     /// Serve the session of `pulse sql` (the same sources, tables and
     /// views) over Arrow Flight SQL, for ADBC, JDBC and ODBC clients.
     Serve(commands::serve::ServeArgs),
+    /// A Ballista scheduler for a Pulse cluster: plans the queries that
+    /// `--cluster df://HOST:PORT` sends it and hands stages to executors.
+    #[cfg(feature = "distributed")]
+    Scheduler(commands::scheduler::SchedulerArgs),
+    /// A Ballista executor for a Pulse cluster: runs the tasks its
+    /// scheduler (`--scheduler df://HOST:PORT`) gives it.
+    #[cfg(feature = "distributed")]
+    Executor(commands::executor::ExecutorArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Planning and (de)serialising deep plans recurses: Ballista's own
+    // scheduler runs on 32 MB stacks, and so does every Pulse command.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(32 << 20)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("pulse: cannot start the async runtime: {e}");
@@ -87,6 +103,10 @@ fn main() -> ExitCode {
             Command::Produce(args) => commands::produce::run(args).await,
             Command::Ingest(args) => commands::ingest::run(args).await,
             Command::Serve(args) => commands::serve::run(args).await,
+            #[cfg(feature = "distributed")]
+            Command::Scheduler(args) => commands::scheduler::run(args).await,
+            #[cfg(feature = "distributed")]
+            Command::Executor(args) => commands::executor::run(args).await,
         }
     });
     match result {

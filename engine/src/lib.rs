@@ -13,6 +13,8 @@
 //!   CUSTOMER_BATCHES`).
 //! - [`lake`]: the `dal` lake of Delta tables, `pulse ingest` (exactly
 //!   once from Kafka), and `orders` = lake ∪ Kafka tail.
+//! - `distributed` (feature `distributed`): Pulse on Ballista, the codecs
+//!   that ship its tables and scans and the cluster's roles.
 //! - [`storage`]: object-store locations (S3, MinIO, local folders).
 //! - [`session`]: sessions with every Pulse factory and function registered.
 //! - [`views`]: the versioned SQL views of the answer and their loader.
@@ -22,6 +24,8 @@
 //! DataFusion's `Result`, and its own errors name what went wrong and where.
 
 pub mod customers;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 pub mod error;
 pub mod jsonl;
 pub mod kafka;

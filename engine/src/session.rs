@@ -31,10 +31,14 @@ pub fn pulse_state(config: SessionConfig) -> SessionState {
 
 /// [`pulse_state`] on a given runtime (object stores, memory, disk).
 pub fn pulse_state_with_runtime(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionState {
-    let config = config
+    let mut config = config
         .with_information_schema(true)
-        .with_option_extension(pulse_udfs::PulseOptions::default())
         .with_extension(Arc::new(CutLog::default()));
+    // a config that has the settings already (a cluster's, with a
+    // client's values set) keeps them
+    if config.options().extensions.get::<pulse_udfs::PulseOptions>().is_none() {
+        config = config.with_option_extension(pulse_udfs::PulseOptions::default());
+    }
     let builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)

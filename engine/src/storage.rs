@@ -7,6 +7,10 @@
 //! that the session already has for the bucket is reused when the table
 //! gives no `aws.*` option, so a store registered from Rust is kept.
 //!
+//! A location remembers its `aws.*` options except the credentials
+//! ([`SECRET_AWS_OPTIONS`]), so a cluster process can open it again with
+//! its own credentials; secrets never travel in a plan.
+//!
 //! What must stay true: every request is bounded in time (a missing bucket
 //! or a server that does not answer is an error, never a hang), and every
 //! error names the location. An `s3://` or `file://` location is a URL,
@@ -31,6 +35,10 @@ use crate::error::{PulseError, Result};
 /// Prefix of the table options that configure S3.
 pub const AWS_PREFIX: &str = "aws.";
 
+/// The `aws.*` options that are credentials: kept out of
+/// [`Location::options`], so they never leave the process that was given them.
+pub const SECRET_AWS_OPTIONS: &[&str] = &["access_key_id", "secret_access_key", "session_token", "token"];
+
 /// A resolved location: the store, and the prefix within it.
 #[derive(Debug, Clone)]
 pub struct Location {
@@ -42,12 +50,26 @@ pub struct Location {
     pub store: Arc<dyn ObjectStore>,
     /// The prefix within the store; objects are listed below it.
     pub prefix: Path,
+    /// The `aws.*` options it was opened with, credentials left out.
+    pub options: BTreeMap<String, String>,
 }
 
 impl Location {
     /// The full URL of an object in this store, for error messages.
     pub fn url_of(&self, path: &Path) -> String {
         format!("{}{}", self.store_url.as_str(), path)
+    }
+
+    /// The location as another process opens it ([`reopen`]): as written
+    /// for S3, and a local folder as its absolute `file://` URL (the same
+    /// folder if the processes share a file system), whatever directory
+    /// that process runs in.
+    pub fn shareable(&self) -> String {
+        if self.store_url.as_str().starts_with("file://") {
+            format!("file:///{}", self.prefix)
+        } else {
+            self.display.clone()
+        }
     }
 }
 
@@ -81,6 +103,11 @@ pub fn resolve(runtime: &RuntimeEnv, location: &str, aws: &BTreeMap<String, Stri
             store_url,
             store,
             prefix,
+            options: aws
+                .iter()
+                .filter(|(k, _)| !SECRET_AWS_OPTIONS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         });
     }
     if !aws.is_empty() {
@@ -103,10 +130,31 @@ pub fn resolve(runtime: &RuntimeEnv, location: &str, aws: &BTreeMap<String, Stri
         store_url: ObjectStoreUrl::local_filesystem(),
         store: Arc::new(object_store::local::LocalFileSystem::new()),
         prefix,
+        options: BTreeMap::new(),
     })
 }
 
 /// A URL's path, percent-decoded once.
+/// Opens a location that another process resolved, from what its plan
+/// carries (the location and its non-secret options): a store this
+/// process already has for the bucket wins; otherwise one is built from
+/// this process's `AWS_*` environment and those options.
+pub fn reopen(runtime: &RuntimeEnv, location: &str, options: &BTreeMap<String, String>) -> Result<Location> {
+    let bucket = location
+        .strip_prefix("s3://")
+        .map(|rest| rest.split_once('/').map_or(rest, |(bucket, _)| bucket));
+    let registered = bucket
+        .and_then(|b| ObjectStoreUrl::parse(format!("s3://{b}/")).ok())
+        .is_some_and(|url| runtime.object_store(&url).is_ok());
+    let mut opened = if registered || bucket.is_none() {
+        resolve(runtime, location, &BTreeMap::new())?
+    } else {
+        resolve(runtime, location, options)?
+    };
+    opened.options = options.clone();
+    Ok(opened)
+}
+
 fn percent_decode(path: &str) -> std::result::Result<String, String> {
     percent_encoding::percent_decode_str(path)
         .decode_utf8()

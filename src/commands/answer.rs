@@ -23,6 +23,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use pulse::engine::kafka::CutLog;
 use pulse::engine::session::pulse_state_with_runtime;
 
+use crate::cluster::ClusterArgs;
 use crate::error::CliError;
 use crate::sources::{CacheArgs, SourceArgs, check_as_of, load, parse_size, set_as_of};
 use crate::watch::{Tick, WatchArgs, watch};
@@ -61,6 +62,8 @@ pub struct AnswerArgs {
     watch: WatchArgs,
     #[command(flatten)]
     cache: CacheArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 /// A Pulse session whose operators share `limit` bytes (none if 0), fairly
@@ -81,11 +84,13 @@ fn answer_context(limit: usize) -> Result<SessionContext, CliError> {
 pub async fn run(mut args: AnswerArgs) -> Result<(), CliError> {
     check_as_of(args.as_of.as_deref())?;
     let interval = args.watch.interval()?;
-    if interval.is_some() {
+    if interval.is_some() && args.cluster.cluster.is_none() {
         // a session that lives on keeps what it decoded
         args.sources.cache = args.cache.cache()?;
     }
-    let ctx = answer_context(parse_size("--memory-limit", &args.memory_limit)?)?;
+    let ctx = args
+        .cluster
+        .connect(answer_context(parse_size("--memory-limit", &args.memory_limit)?)?)?;
     let loaded = load(&ctx, &args.sources).await?;
     eprintln!("pulse: answering on {}", loaded.description);
     set_as_of(&ctx, args.as_of.as_deref())?;

@@ -83,7 +83,7 @@ pub async fn run(mut args: ServeArgs) -> Result<(), CliError> {
 }
 
 /// `host:port` as one socket address (the first a name resolves to).
-async fn resolve(bind: &str) -> Result<SocketAddr, CliError> {
+pub async fn resolve(bind: &str) -> Result<SocketAddr, CliError> {
     let bad = |why: String| CliError::usage(format!("--bind '{bind}': {why}; give HOST:PORT, e.g. 127.0.0.1:50051"));
     let mut addrs = tokio::net::lookup_host(bind).await.map_err(|e| bad(e.to_string()))?;
     addrs.next().ok_or_else(|| bad("resolves to no address".into()))

@@ -17,6 +17,7 @@ use datafusion::config::FormatOptions;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
 
+use crate::cluster::ClusterArgs;
 use crate::error::{CliError, Context};
 use crate::shell::{PulseCliContext, shell_context};
 use crate::sources::{CacheArgs, SourceArgs, check_as_of, load};
@@ -49,6 +50,8 @@ pub struct SqlArgs {
     as_of: Option<String>,
     #[command(flatten)]
     cache: CacheArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 fn parse_format(s: &str) -> Result<PrintFormat, String> {
@@ -65,11 +68,12 @@ pub async fn run(mut args: SqlArgs) -> Result<(), CliError> {
         ));
     }
     check_as_of(args.as_of.as_deref())?;
-    if interactive || interval.is_some() {
+    if (interactive || interval.is_some()) && args.cluster.cluster.is_none() {
         // a session that lives on keeps what it decoded
         args.sources.cache = args.cache.cache()?;
     }
     let (ctx, instrumented) = shell_context()?;
+    let ctx = args.cluster.connect(ctx)?;
     let loaded = load(&ctx, &args.sources).await?;
     if !args.quiet || interactive {
         eprintln!("pulse: {}", loaded.description);

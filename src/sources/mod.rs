@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::view::ViewTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, cast, col, ident, lit};
 use datafusion::scalar::ScalarValue;
 use pulse::engine::customers::dedup::table_schema;
@@ -337,7 +338,9 @@ async fn register_orders_file(ctx: &SessionContext, path: &Path) -> Result<Strin
         lit(ScalarValue::Utf8(None)).alias(ERROR_COLUMN),
         lit(ScalarValue::Utf8(None)).alias(WARNING_COLUMN),
     ])?;
-    ctx.register_table("orders", orders.into_view())?;
+    // a view of the plan (not of the DataFrame), which a cluster can ship
+    let view = ViewTable::new(orders.into_unoptimized_plan(), None);
+    ctx.register_table("orders", Arc::new(view))?;
     Ok(format!("the Parquet file {name}"))
 }
 

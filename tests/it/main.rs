@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod cli;
+#[cfg(feature = "distributed")]
+mod cluster;
 mod customers;
 mod kafka;
 mod lake;

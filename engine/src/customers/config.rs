@@ -14,6 +14,7 @@ pub const ACCEPTED_OPTIONS: &[&str] = &["customers.view", "aws.<S3 setting>"];
 
 /// Which rows the table shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub enum CustomersView {
     /// One row per customer, as of the newest batch that has it.
     #[default]

@@ -76,6 +76,45 @@ impl CustomersExec {
     }
 }
 
+/// A [`CustomersExec`] as it travels to a Ballista executor: the location
+/// (without credentials) and the exact batches planned, so every executor
+/// reads the same objects the scheduler listed.
+#[cfg(feature = "distributed")]
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct CustomersScanWire {
+    location: String,
+    options: std::collections::BTreeMap<String, String>,
+    view: CustomersView,
+    batches: Vec<Batch>,
+    pruned: usize,
+    projection: Option<Vec<usize>>,
+}
+
+#[cfg(feature = "distributed")]
+impl CustomersExec {
+    /// The scan to ship.
+    pub(crate) fn to_wire(&self) -> CustomersScanWire {
+        CustomersScanWire {
+            location: self.location.shareable(),
+            options: self.location.options.clone(),
+            view: self.view,
+            batches: self.batches.as_ref().clone(),
+            pruned: self.pruned,
+            projection: self.projection.clone(),
+        }
+    }
+
+    /// The shipped scan, its location opened in `runtime`
+    /// ([`crate::storage::reopen`]).
+    pub(crate) fn from_wire(
+        wire: CustomersScanWire,
+        runtime: &datafusion::execution::runtime_env::RuntimeEnv,
+    ) -> Result<Self> {
+        let location = crate::storage::reopen(runtime, &wire.location, &wire.options)?;
+        Self::new(location, wire.view, wire.batches, wire.pruned, wire.projection)
+    }
+}
+
 impl DisplayAs for CustomersExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let files: usize = self.batches.iter().map(|b| b.files.len()).sum();

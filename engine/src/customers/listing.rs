@@ -37,8 +37,10 @@ pub const BATCH_FOLDER_PREFIX: &str = "batch_id=";
 
 /// One object of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub struct BatchFile {
     /// The object's path in its store, as listed (never re-parsed).
+    #[cfg_attr(feature = "distributed", serde(with = "crate::distributed::wire::object_path"))]
     pub path: Path,
     /// Its size in bytes.
     pub size: u64,
@@ -61,6 +63,7 @@ impl BatchFile {
 
 /// One batch of customers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub struct Batch {
     /// The `batch_id` (or, without batch folders, the object's path below the location).
     pub id: String,

@@ -49,6 +49,21 @@ impl CustomersTable {
         })
     }
 
+    /// The table over an opened location (a cluster process reopening a
+    /// shipped table).
+    pub fn from_location(location: Location, view: CustomersView) -> Self {
+        Self {
+            location,
+            view,
+            schema: table_schema(view),
+        }
+    }
+
+    /// Which view of the batches this table is.
+    pub fn view(&self) -> CustomersView {
+        self.view
+    }
+
     /// Where the batches are.
     pub fn location(&self) -> &Location {
         &self.location
@@ -122,7 +137,7 @@ impl TableProvider for CustomersTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         _limit: Option<usize>,
@@ -134,13 +149,18 @@ impl TableProvider for CustomersTable {
             batches.retain(|b| b.id >= floor);
         }
         let pruned = before - batches.len();
-        Ok(Arc::new(CustomersExec::new(
+        let scan: Arc<dyn ExecutionPlan> = Arc::new(CustomersExec::new(
             self.location.clone(),
             self.view,
             batches,
             pruned,
             projection.cloned(),
-        )?))
+        )?);
+        #[cfg(feature = "distributed")]
+        let scan = crate::distributed::slice::for_tasks(state, scan)?;
+        #[cfg(not(feature = "distributed"))]
+        let _ = state;
+        Ok(scan)
     }
 }
 

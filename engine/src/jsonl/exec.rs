@@ -41,6 +41,7 @@ const READ_BLOCK: usize = 4 << 20;
 
 /// What a scan of a JSON-lines file needs, shared by its partitions.
 #[derive(Debug)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub(crate) struct FileScan {
     pub path: PathBuf,
     pub schema: Arc<TableSchema>,
@@ -92,6 +93,42 @@ impl JsonLinesScanExec {
     /// The byte ranges this plan reads, one per output partition.
     pub fn ranges(&self) -> &[ByteRange] {
         &self.ranges
+    }
+}
+
+/// A [`JsonLinesScanExec`] as it travels to a Ballista executor. The file
+/// is read by its path, so every executor must see it at the same path (a
+/// shared volume).
+#[cfg(feature = "distributed")]
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct JsonLinesScanWire {
+    scan: FileScan,
+    projection: Option<Vec<usize>>,
+    ranges: Vec<ByteRange>,
+    limit: Option<usize>,
+}
+
+#[cfg(feature = "distributed")]
+impl JsonLinesScanExec {
+    /// The scan to ship.
+    pub(crate) fn to_wire(&self) -> JsonLinesScanWire {
+        JsonLinesScanWire {
+            scan: FileScan {
+                // absolute: executors run in other directories
+                path: std::fs::canonicalize(&self.scan.path).unwrap_or_else(|_| self.scan.path.clone()),
+                schema: Arc::clone(&self.scan.schema),
+                policy: self.scan.policy,
+                event_time: self.scan.event_time,
+            },
+            projection: self.projection.clone(),
+            ranges: self.ranges.clone(),
+            limit: self.limit,
+        }
+    }
+
+    /// The shipped scan.
+    pub(crate) fn from_wire(wire: JsonLinesScanWire) -> DFResult<Self> {
+        Self::new(Arc::new(wire.scan), wire.projection, wire.ranges, wire.limit)
     }
 }
 

@@ -68,6 +68,11 @@ impl JsonLinesTable {
         })
     }
 
+    /// The file and the malformed-message policy it is read with.
+    pub fn source(&self) -> (&Path, MalformedPolicy) {
+        (&self.scan.path, self.scan.policy)
+    }
+
     fn split(&self, parts: usize) -> Result<Vec<split::ByteRange>> {
         let path = &self.scan.path;
         let io = |e: std::io::Error| PulseError::File {
@@ -100,12 +105,15 @@ impl TableProvider for JsonLinesTable {
         let ranges = self
             .split(state.config().target_partitions())
             .map_err(DataFusionError::from)?;
-        Ok(Arc::new(JsonLinesScanExec::new(
+        let scan: Arc<dyn ExecutionPlan> = Arc::new(JsonLinesScanExec::new(
             Arc::clone(&self.scan),
             projection.cloned(),
             ranges,
             limit,
-        )?))
+        )?);
+        #[cfg(feature = "distributed")]
+        let scan = crate::distributed::slice::for_tasks(state, scan)?;
+        Ok(scan)
     }
 }
 

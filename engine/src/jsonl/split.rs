@@ -11,6 +11,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 /// Bytes `start..end` of a file; `start` is the start of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub struct ByteRange {
     /// The first byte, the start of a line.
     pub start: u64,

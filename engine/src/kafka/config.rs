@@ -38,6 +38,7 @@ pub const CLIENT_PREFIX: &str = "kafka.client.";
 /// What happens when offsets of the query's snapshot were deleted by
 /// retention before they were read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub enum DataLossPolicy {
     /// Fail the query, naming the lost range.
     #[default]
@@ -49,6 +50,7 @@ pub enum DataLossPolicy {
 
 /// How a timestamp bound becomes an offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub enum TimestampLookup {
     /// Ask the broker (`offsets_for_times`), check its answer against the
     /// messages on either side, and search the log when the answer is wrong.
@@ -62,6 +64,7 @@ pub enum TimestampLookup {
 
 /// Everything needed to read one topic as a table.
 #[derive(Clone)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub struct KafkaTableConfig {
     pub(crate) brokers: String,
     pub(crate) topic: String,
@@ -84,6 +87,7 @@ pub struct KafkaTableConfig {
 
 /// Which data column, if any, holds event time.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub(crate) enum EventTimeColumn {
     /// `timestamp` when the schema has a timestamp column of that name.
     Default,
@@ -349,6 +353,41 @@ impl KafkaTableConfig {
 
     pub(crate) fn into_arc(self) -> Arc<Self> {
         Arc::new(self)
+    }
+}
+
+/// Whether a librdkafka property holds a secret (a password, a key, a
+/// token): such properties stay in the process that was given them and
+/// never travel in a plan to a cluster.
+pub fn is_secret_client_property(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        ".pem",
+        "oauthbearer.config",
+        "private.key",
+        "ssl.key.location",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
+#[cfg(feature = "distributed")]
+impl KafkaTableConfig {
+    /// This configuration without its secret client properties, to ship.
+    pub(crate) fn without_secrets(&self) -> Self {
+        let mut shipped = self.clone();
+        shipped.client.retain(|k, _| !is_secret_client_property(k));
+        shipped
+    }
+
+    /// This configuration with `properties` (a cluster process's own, its
+    /// secrets among them) added over the ones it has.
+    pub(crate) fn with_client_properties(mut self, properties: &BTreeMap<String, String>) -> Self {
+        self.client
+            .extend(properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self
     }
 }
 

@@ -92,13 +92,7 @@ impl KafkaScanExec {
             Some(p) => Arc::new(schema.table.project(p)?),
             None => Arc::clone(&schema.table),
         };
-        let properties = PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&projected)),
-            // An empty snapshot still has one (empty) partition.
-            Partitioning::UnknownPartitioning(groups.len().max(1)),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        );
+        let properties = plan_properties(&projected, groups.len());
         Ok(Self {
             cfg,
             schema,
@@ -112,7 +106,7 @@ impl KafkaScanExec {
             seeks,
             executions: Executions::default(),
             metrics: ExecutionPlanMetricsSet::new(),
-            properties: Arc::new(properties),
+            properties,
             cache: None,
         })
     }
@@ -132,6 +126,133 @@ impl KafkaScanExec {
     pub fn topic(&self) -> &str {
         &self.cfg.topic
     }
+}
+
+/// The properties of a scan with `groups` output partitions.
+fn plan_properties(projected: &SchemaRef, groups: usize) -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(Arc::clone(projected)),
+        // An empty snapshot still has one (empty) partition.
+        Partitioning::UnknownPartitioning(groups.max(1)),
+        EmissionType::Incremental,
+        Boundedness::Bounded,
+    ))
+}
+
+/// A [`KafkaScanExec`] as it travels to a Ballista executor: the fixed cut
+/// (every range, every cut) and how the ranges are grouped into tasks.
+/// Executors read exactly these ranges; none of them asks the broker where
+/// to start.
+#[cfg(feature = "distributed")]
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct KafkaScanWire {
+    cfg: KafkaTableConfig,
+    schema: TableSchema,
+    projection: Option<Vec<usize>>,
+    ranges: Vec<OffsetRange>,
+    groups: Vec<Vec<usize>>,
+    cuts: Vec<PartitionCut>,
+    event_time: Option<usize>,
+    limit: Option<usize>,
+    seeks: SeekReport,
+}
+
+#[cfg(feature = "distributed")]
+impl KafkaScanWire {
+    /// The shipped configuration (without secrets).
+    pub(crate) fn config(&self) -> &KafkaTableConfig {
+        &self.cfg
+    }
+}
+
+#[cfg(feature = "distributed")]
+impl KafkaScanExec {
+    /// The scan to ship, its secret client properties left out. Ranges are
+    /// regrouped so that each cut partition's ranges are in one group: a
+    /// Ballista task runs one output partition with a context of its own,
+    /// so only a task that reads every range of a cut partition can see
+    /// that the cut was contradicted and read the rest (see
+    /// [`super::cut_check`]). The number of groups stays the same.
+    pub(crate) fn to_wire(&self) -> KafkaScanWire {
+        KafkaScanWire {
+            cfg: self.cfg.without_secrets(),
+            schema: (*self.schema).clone(),
+            projection: self.projection.clone(),
+            ranges: self.ranges.clone(),
+            groups: task_groups(&self.ranges, &self.cuts, self.groups.len().max(1)),
+            cuts: self.cuts.clone(),
+            event_time: self.event_time,
+            limit: self.limit,
+            seeks: self.seeks.clone(),
+        }
+    }
+
+    /// The shipped scan, read with `cfg` (the shipped one with this
+    /// process's own client properties added).
+    pub(crate) fn from_wire(wire: KafkaScanWire, cfg: KafkaTableConfig) -> Result<Self> {
+        let plan = ScanPlan {
+            ranges: wire.ranges,
+            cuts: wire.cuts,
+            seeks: wire.seeks,
+        };
+        let mut scan = Self::new(
+            Arc::new(cfg),
+            Arc::new(wire.schema),
+            wire.projection,
+            plan,
+            wire.event_time,
+            wire.limit,
+            1,
+        )?;
+        let in_range = |g: &Vec<usize>| g.iter().all(|&i| i < scan.ranges.len());
+        if !wire.groups.iter().all(in_range) {
+            return datafusion::common::internal_err!(
+                "a shipped Kafka scan of topic '{}' groups ranges it does not have",
+                scan.cfg.topic
+            );
+        }
+        scan.properties = plan_properties(&scan.projected, wire.groups.len());
+        scan.groups = wire.groups;
+        Ok(scan)
+    }
+}
+
+/// Deals `ranges` into `parts` groups like [`group_ranges`], but keeps all
+/// ranges of a cut partition together, as one unit; some groups may be
+/// empty. Returns indices into `ranges`.
+#[cfg(feature = "distributed")]
+fn task_groups(ranges: &[OffsetRange], cuts: &[PartitionCut], parts: usize) -> Vec<Vec<usize>> {
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    for cut in cuts {
+        let unit: Vec<usize> = (0..ranges.len())
+            .filter(|&i| ranges[i].partition == cut.partition)
+            .collect();
+        if !unit.is_empty() {
+            units.push(unit);
+        }
+    }
+    let is_cut = |p: i32| cuts.iter().any(|c| c.partition == p);
+    units.extend(
+        (0..ranges.len())
+            .filter(|&i| !is_cut(ranges[i].partition))
+            .map(|i| vec![i]),
+    );
+    let load = |unit: &Vec<usize>| unit.iter().map(|&i| ranges[i].len()).sum::<u64>();
+    units.sort_by_key(|u| std::cmp::Reverse(load(u)));
+    let mut groups: Vec<(u64, Vec<usize>)> = vec![(0, Vec::new()); parts.max(1)];
+    for unit in units {
+        if let Some(lightest) = groups.iter_mut().min_by_key(|(l, _)| *l) {
+            lightest.0 += load(&unit);
+            lightest.1.extend(unit);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, mut g)| {
+            g.sort_unstable();
+            g
+        })
+        .collect()
 }
 
 impl DisplayAs for KafkaScanExec {
@@ -358,6 +479,32 @@ mod tests {
 
     fn range(partition: i32, start: i64, end: i64) -> OffsetRange {
         OffsetRange { partition, start, end }
+    }
+
+    #[cfg(feature = "distributed")]
+    #[test]
+    fn task_groups_keep_a_cut_partition_in_one_group() {
+        let ranges = vec![
+            range(0, 0, 100),
+            range(0, 100, 200),
+            range(0, 200, 300),
+            range(1, 0, 100),
+            range(1, 100, 200),
+        ];
+        let cut = PartitionCut {
+            partition: 0,
+            limit: range(0, 0, 400),
+            first: range(0, 0, 300),
+        };
+        let groups = task_groups(&ranges, &[cut], 4);
+        assert_eq!(groups.len(), 4, "as many groups as output partitions");
+        let holding = |i: usize| groups.iter().position(|g| g.contains(&i));
+        assert_eq!(holding(0), holding(1));
+        assert_eq!(holding(1), holding(2));
+        let mut all: Vec<usize> = groups.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..5).collect::<Vec<_>>(), "every range exactly once");
+        assert_ne!(holding(3), holding(0), "uncut ranges spread to lighter groups");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub struct Watermarks {
 /// The offsets `[start, end)` of one partition that one DataFusion
 /// partition reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub struct OffsetRange {
     /// The Kafka partition.
     pub partition: i32,
@@ -94,6 +95,7 @@ pub(crate) trait LogIndex {
 
 /// How a scan planned its ranges, for `EXPLAIN`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub struct SeekReport {
     /// Broker answers that were checked and held.
     pub broker_answers_used: usize,
@@ -256,6 +258,7 @@ impl<'a> Seeker<'a> {
 /// only when the messages it read contradict the ordering the time seeks
 /// assumed (see the `cut_check` module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub struct PartitionCut {
     /// The Kafka partition.
     pub partition: i32,

@@ -386,7 +386,7 @@ impl KafkaTable {
                 cache.note_scan(c.partition, c.limit.start.min(c.first.start));
             }
         }
-        Ok(Arc::new(
+        let scan: Arc<dyn ExecutionPlan> = Arc::new(
             KafkaScanExec::new(
                 Arc::clone(&self.cfg),
                 Arc::clone(&self.schema),
@@ -397,6 +397,9 @@ impl KafkaTable {
                 target_partitions,
             )?
             .with_cache(self.cache.clone()),
-        ))
+        );
+        #[cfg(feature = "distributed")]
+        let scan = crate::distributed::slice::for_tasks(state, scan)?;
+        Ok(scan)
     }
 }

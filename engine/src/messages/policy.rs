@@ -11,6 +11,7 @@ use std::str::FromStr;
 /// What happens to a message that is not valid JSON, misses a required
 /// field, or has a value of the wrong type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub enum MalformedPolicy {
     /// Fail the query with an error naming where the message is (topic,
     /// partition and offset; or file, line and byte).

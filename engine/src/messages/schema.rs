@@ -106,6 +106,7 @@ pub fn decode_schema(data: &Schema) -> SchemaRef {
 
 /// The schemas one table works with, derived once from its data columns.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
 pub struct TableSchema {
     /// The data columns as declared; NOT NULL ones are required.
     pub data: SchemaRef,

@@ -1,0 +1,256 @@
+//! The roles of a Pulse cluster on Ballista and the session each one runs:
+//! the client ([`client_state`], `--cluster`), the scheduler
+//! ([`run_scheduler`], `pulse scheduler`), the executor ([`run_executor`],
+//! `pulse executor`), and all of them in one process for tests
+//! ([`InProcessCluster`]).
+//!
+//! Every role carries Pulse's codecs, its `pulse.*` settings and its
+//! functions: Ballista's session setup replaces the scalar functions, so
+//! Pulse's are registered again after it. The scheduler plans the scans
+//! (it asks the broker for offsets and lists customer batches), so it
+//! needs the same broker and object-store access as the executors.
+//!
+//! What must stay true: Ballista schedules; Pulse never decides where a
+//! task runs. A process's own secrets ([`ClusterSettings`], `AWS_*`) are
+//! the only ones it uses.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballista_core::ConfigProducer;
+use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use ballista_core::optimizer::with_ballista_optimizer_rules;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::BallistaCodec;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+use ballista_scheduler::scheduler_server::SessionBuilder;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::SessionState;
+use datafusion::prelude::SessionConfig;
+
+use super::codec::{PulseLogicalCodec, PulsePhysicalCodec};
+use super::slice::SliceForTasks;
+use crate::session::pulse_state_with_runtime;
+
+/// What one cluster process adds to every table and scan it decodes.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSettings {
+    /// librdkafka properties of this process (its own secrets among them:
+    /// `sasl.password`, …), added over the shipped ones.
+    pub kafka_client: BTreeMap<String, String>,
+}
+
+/// The host and port of a scheduler URL, `df://HOST:PORT`.
+pub fn parse_scheduler_url(url: &str) -> Result<(String, u16)> {
+    let bad = |why: &str| DataFusionError::Configuration(format!("scheduler '{url}': {why}; give df://HOST:PORT"));
+    let rest = url.strip_prefix("df://").ok_or_else(|| bad("not a df:// URL"))?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let port = port.parse().map_err(|_| bad("the port is not a number"))?;
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
+}
+
+/// The Ballista codec (Pulse's, composed with Ballista's) of a process.
+fn codec(settings: &Arc<ClusterSettings>) -> BallistaCodec {
+    BallistaCodec::new(
+        Arc::new(PulseLogicalCodec::new(Arc::clone(settings))),
+        Arc::new(PulsePhysicalCodec::new(Arc::clone(settings))),
+    )
+}
+
+/// The base configuration of every cluster session: Ballista's, with the
+/// `pulse.*` settings and Pulse's codecs.
+pub fn cluster_config(settings: &Arc<ClusterSettings>) -> SessionConfig {
+    SessionConfig::new_with_ballista()
+        .with_option_extension(pulse_udfs::PulseOptions::default())
+        .with_ballista_logical_extension_codec(Arc::new(PulseLogicalCodec::new(Arc::clone(settings))))
+        .with_ballista_physical_extension_codec(Arc::new(PulsePhysicalCodec::new(Arc::clone(settings))))
+}
+
+/// A client session: `state` (a Pulse session, tables and views
+/// registered or to be registered) sending its queries to the scheduler
+/// at `url` (`df://HOST:PORT`).
+pub fn client_state(state: SessionState, url: &str, settings: &Arc<ClusterSettings>) -> Result<SessionState> {
+    let (host, port) = parse_scheduler_url(url)?;
+    let config = state
+        .config()
+        .clone()
+        .with_ballista_logical_extension_codec(Arc::new(PulseLogicalCodec::new(Arc::clone(settings))))
+        .with_ballista_physical_extension_codec(Arc::new(PulsePhysicalCodec::new(Arc::clone(settings))));
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_config(config)
+        .build();
+    let mut state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
+    // Ballista's upgrade replaced the scalar functions.
+    pulse_udfs::register_state(&mut state)?;
+    Ok(state)
+}
+
+/// The scheduler's session for a job: a Pulse session on `runtime` with
+/// the client's settings (`config`) and Ballista's optimizer rules, whose
+/// scans are sliced for tasks ([`SliceForTasks`]).
+fn scheduler_sessions(runtime: Arc<RuntimeEnv>) -> SessionBuilder {
+    Arc::new(move |config: SessionConfig| {
+        let config = config.with_extension(Arc::new(SliceForTasks));
+        let state = pulse_state_with_runtime(config, Arc::clone(&runtime));
+        let rules = with_ballista_optimizer_rules(state.optimizers());
+        Ok(SessionStateBuilder::new_from_existing(state)
+            .with_optimizer_rules(rules)
+            .build())
+    })
+}
+
+/// The functions an executor resolves plans with: DataFusion's and Pulse's.
+fn executor_functions(settings: &Arc<ClusterSettings>) -> BallistaFunctionRegistry {
+    let state = pulse_state_with_runtime(cluster_config(settings), Arc::new(RuntimeEnv::default()));
+    BallistaFunctionRegistry::from(&state)
+}
+
+fn config_producer(settings: &Arc<ClusterSettings>) -> ConfigProducer {
+    let settings = Arc::clone(settings);
+    Arc::new(move || cluster_config(&settings))
+}
+
+fn ballista_error(what: &str) -> impl Fn(ballista_core::error::BallistaError) -> DataFusionError + '_ {
+    move |e| DataFusionError::Execution(format!("{what}: {e}"))
+}
+
+/// Runs a scheduler on `bind` until it fails. `external_host` is the name
+/// executors and clients reach it by, if not the bind address.
+pub async fn run_scheduler(bind: SocketAddr, external_host: Option<String>, settings: ClusterSettings) -> Result<()> {
+    let settings = Arc::new(settings);
+    let config = SchedulerConfig {
+        bind_host: bind.ip().to_string(),
+        bind_port: bind.port(),
+        external_host: external_host.unwrap_or_else(|| bind.ip().to_string()),
+        override_config_producer: Some(config_producer(&settings)),
+        override_session_builder: Some(scheduler_sessions(Arc::new(RuntimeEnv::default()))),
+        override_logical_codec: Some(Arc::new(PulseLogicalCodec::new(Arc::clone(&settings)))),
+        override_physical_codec: Some(Arc::new(PulsePhysicalCodec::new(Arc::clone(&settings)))),
+        ..SchedulerConfig::default()
+    };
+    let cluster = BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(ballista_error("cannot set up the scheduler's state"))?;
+    start_server(cluster, bind, Arc::new(config))
+        .await
+        .map_err(ballista_error(&format!("the scheduler on {bind} stopped")))
+}
+
+/// Where an executor listens and whom it works for.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// Arrow Flight (shuffle data) address.
+    pub bind: SocketAddr,
+    /// Its gRPC port (on the same host).
+    pub grpc_port: u16,
+    /// The name the scheduler and other executors reach it by, if not the bind address.
+    pub external_host: Option<String>,
+    /// The scheduler, `df://HOST:PORT`.
+    pub scheduler: String,
+    /// Tasks run at once (0: one per core).
+    pub vcores: usize,
+    /// Where shuffle files go (a temporary folder if not given).
+    pub work_dir: Option<String>,
+}
+
+/// Runs an executor until it fails.
+pub async fn run_executor(options: ExecutorOptions, settings: ClusterSettings) -> Result<()> {
+    let settings = Arc::new(settings);
+    let (scheduler_host, scheduler_port) = parse_scheduler_url(&options.scheduler)?;
+    let config = ExecutorProcessConfig {
+        bind_host: options.bind.ip().to_string(),
+        port: options.bind.port(),
+        grpc_port: options.grpc_port,
+        external_host: options.external_host,
+        scheduler_host,
+        scheduler_port,
+        scheduler_connect_timeout_seconds: 30,
+        vcores: options.vcores,
+        work_dir: options.work_dir,
+        print_thread_info: false,
+        override_function_registry: Some(Arc::new(executor_functions(&settings))),
+        override_config_producer: Some(config_producer(&settings)),
+        override_logical_codec: Some(Arc::new(PulseLogicalCodec::new(Arc::clone(&settings)))),
+        override_physical_codec: Some(Arc::new(PulsePhysicalCodec::new(Arc::clone(&settings)))),
+        ..ExecutorProcessConfig::default()
+    };
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(ballista_error(&format!("the executor on {}", options.bind)))
+}
+
+/// A scheduler and executors in this process, on loopback ports, for tests
+/// and demos; they stop with the async runtime that started them.
+#[derive(Debug)]
+pub struct InProcessCluster {
+    url: String,
+}
+
+impl InProcessCluster {
+    /// Starts a scheduler and `executors` executors of `vcores` task slots
+    /// each, all reading through `runtime` (its object stores).
+    pub async fn start(
+        executors: usize,
+        vcores: usize,
+        runtime: Arc<RuntimeEnv>,
+        settings: ClusterSettings,
+    ) -> Result<Self> {
+        let settings = Arc::new(settings);
+        let addr = ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
+            scheduler_sessions(Arc::clone(&runtime)),
+            config_producer(&settings),
+            codec(&settings),
+        )
+        .await
+        .map_err(ballista_error("cannot start the in-process scheduler"))?;
+        let endpoint = format!("http://localhost:{}", addr.port());
+        let mut tries = 0;
+        let scheduler = loop {
+            match SchedulerGrpcClient::connect(endpoint.clone()).await {
+                Ok(client) => break client,
+                Err(e) if tries > 100 => {
+                    return Err(DataFusionError::Execution(format!(
+                        "the in-process scheduler on {endpoint} does not answer: {e}"
+                    )));
+                }
+                Err(_) => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        for _ in 0..executors {
+            let runtime = Arc::clone(&runtime);
+            ballista_executor::new_standalone_executor_from_builder(
+                scheduler.clone(),
+                vcores,
+                config_producer(&settings),
+                Arc::new(move |_| Ok(Arc::clone(&runtime))),
+                codec(&settings),
+                executor_functions(&settings),
+            )
+            .await
+            .map_err(ballista_error("cannot start an in-process executor"))?;
+        }
+        Ok(Self {
+            url: format!("df://localhost:{}", addr.port()),
+        })
+    }
+
+    /// The scheduler's URL, `df://localhost:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}

@@ -1,0 +1,194 @@
+//! Pulse on Ballista (feature `distributed`): a scheduler and two
+//! executors in this process give the same rows as a local session, for
+//! the answer from files and from a broker with hostile messages; a table
+//! that cannot be shipped fails naming itself.
+//!
+//! Every test runs on a runtime with large stacks, as `pulse` does:
+//! (de)serialising the answer's plan recurses deeper than 2 MB in a debug
+//! build.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::prelude::SessionContext;
+use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable, CustomersView};
+use pulse::engine::distributed::{ClusterSettings, InProcessCluster, client_state};
+use pulse::engine::jsonl::JsonLinesTable;
+use pulse::engine::kafka::{CacheTable, DecodedLogCache, KafkaTable, KafkaTableConfig};
+use pulse::engine::messages::MalformedPolicy;
+use pulse::engine::session::pulse_context;
+use pulse::engine::views::load_views;
+
+use crate::cli::{AS_OF, generate, pulse, text};
+use crate::support::{Msg, brokers, error, order, produce, rows};
+
+/// Runs the future `test` makes on a thread and a multi-threaded runtime
+/// whose threads all have 32 MB stacks.
+fn on_big_stacks<F: Future<Output = ()>>(test: impl FnOnce() -> F + Send + 'static) {
+    const STACK: usize = 32 << 20;
+    let thread = std::thread::Builder::new().stack_size(STACK).spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .thread_stack_size(STACK)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(test());
+    });
+    if let Err(panic) = thread.unwrap().join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A local session and a session on a new in-process cluster of two
+/// executors (two task slots each).
+async fn local_and_clustered() -> (SessionContext, SessionContext, InProcessCluster) {
+    let settings = Arc::new(ClusterSettings::default());
+    let client = pulse_context();
+    let cluster = InProcessCluster::start(2, 2, client.runtime_env(), ClusterSettings::default())
+        .await
+        .unwrap();
+    let clustered = SessionContext::new_with_state(client_state(client.state(), cluster.url(), &settings).unwrap());
+    (pulse_context(), clustered, cluster)
+}
+
+fn register_customers(ctx: &SessionContext, dir: &Path) {
+    for (name, view) in [
+        ("customers", CustomersView::Latest),
+        ("customers_history", CustomersView::History),
+    ] {
+        let config = CustomerBatchesConfig::new(dir.to_str().unwrap()).with_view(view);
+        let table = CustomersTable::try_new(config, &ctx.runtime_env()).unwrap();
+        ctx.register_table(name, Arc::new(table)).unwrap();
+    }
+}
+
+/// The queries whose rows must not depend on where they ran: every
+/// figure of the answer, the deduplicated orders and the dead letters.
+const SAME_ROWS: &[&str] = &[
+    "SELECT _partition, count(*), min(_offset), max(_offset) FROM orders GROUP BY _partition ORDER BY _partition",
+    "SELECT * FROM industry_change ORDER BY industry",
+    "SELECT * FROM top_industry_changes ORDER BY rank",
+    "SELECT count(*), count(DISTINCT order_id), sum(amount), min(order_time), max(order_time) FROM orders_clean",
+    "SELECT count(*), count(_error) FROM orders",
+    "SELECT _partition, _offset, _error FROM orders WHERE _error IS NOT NULL ORDER BY _partition, _offset",
+];
+
+async fn assert_same_rows(local: &SessionContext, clustered: &SessionContext, what: &str) {
+    for ctx in [local, clustered] {
+        ctx.sql(&format!("SET pulse.as_of = '{AS_OF}'")).await.unwrap();
+    }
+    for sql in SAME_ROWS {
+        let here = rows(local, sql).await;
+        assert!(!here.is_empty(), "{what}: {sql} gave no rows");
+        assert_eq!(rows(clustered, sql).await, here, "{what}: {sql}");
+    }
+}
+
+#[test]
+fn the_answer_from_files_is_the_same_on_a_cluster() {
+    on_big_stacks(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), "7");
+        let (local, clustered, _cluster) = local_and_clustered().await;
+        for ctx in [&local, &clustered] {
+            let orders = JsonLinesTable::try_new(dir.path().join("orders.jsonl"), MalformedPolicy::DeadLetter).unwrap();
+            ctx.register_table("orders", Arc::new(orders)).unwrap();
+            register_customers(ctx, &dir.path().join("customers"));
+            load_views(ctx).await.unwrap();
+        }
+        assert_same_rows(&local, &clustered, "JSON lines").await;
+        // The plan ran on the cluster: its stages are in the distributed plan.
+        let explained = rows(&clustered, "EXPLAIN SELECT * FROM top_industry_changes")
+            .await
+            .join("\n");
+        assert!(explained.contains("distributed_plan"), "{explained}");
+        assert!(explained.contains("JsonLinesScanExec"), "{explained}");
+        assert!(explained.contains("CustomersExec"), "{explained}");
+    });
+}
+
+#[test]
+fn the_answer_from_a_broker_with_hostile_messages_is_the_same_on_a_cluster() {
+    on_big_stacks(|| async {
+        for broker in brokers() {
+            let dir = tempfile::tempdir().unwrap();
+            let bootstrap = broker.bootstrap();
+            let topic = broker.topic("cluster", 3).await;
+            let out = pulse(&[
+                "generate",
+                "--seed",
+                "11",
+                "--customers",
+                "200",
+                "--orders-per-day",
+                "200",
+                "--end",
+                AS_OF,
+                "--customers-out",
+                dir.path().join("customers").to_str().unwrap(),
+                "--brokers",
+                &bootstrap,
+                "--topic",
+                &topic,
+            ]);
+            assert!(out.status.success(), "{}: {}", broker.name(), text(&out.stderr));
+            // duplicates of generated orders with other figures, a late
+            // copy, malformed bytes and a message with no body
+            let t = chrono::DateTime::parse_from_rfc3339(AS_OF).unwrap().timestamp_millis();
+            let hour = 3_600_000;
+            produce(
+                &bootstrap,
+                &topic,
+                &[
+                    Msg::new(0, t - hour, order("dup-1", "c-1", 10.0, t - hour)),
+                    Msg::new(1, t - hour, order("dup-1", "c-2", 99.0, t - hour)),
+                    Msg::new(2, t - 40 * 24 * hour, order("late-1", "c-3", 5.5, t - 2 * hour)),
+                    Msg::new(0, t - 2 * hour, "{\"order_id\": \"broken"),
+                    Msg::new(1, t - 2 * hour, "\u{0}\u{1}not json"),
+                    Msg {
+                        partition: 2,
+                        timestamp_ms: t - hour,
+                        key: Some("k".into()),
+                        payload: None,
+                    },
+                ],
+            );
+            let (local, clustered, _cluster) = local_and_clustered().await;
+            for ctx in [&local, &clustered] {
+                let config = KafkaTableConfig::new(bootstrap.clone(), topic.clone())
+                    .with_malformed_policy(MalformedPolicy::DeadLetter);
+                ctx.register_table("orders", Arc::new(KafkaTable::try_new(config).await.unwrap()))
+                    .unwrap();
+                register_customers(ctx, &dir.path().join("customers"));
+                load_views(ctx).await.unwrap();
+            }
+            assert_same_rows(&local, &clustered, broker.name()).await;
+            // the last message of each partition is one of the malformed
+            // ones produced above, and it is a dead letter
+            let last_is_dead = "SELECT _partition, max(_offset) FILTER (WHERE _error IS NOT NULL) = max(_offset) \
+                                FROM orders GROUP BY _partition ORDER BY _partition";
+            assert_eq!(
+                rows(&clustered, last_is_dead).await,
+                vec!["0, true", "1, true", "2, true"],
+                "{}",
+                broker.name()
+            );
+        }
+    });
+}
+
+#[test]
+fn a_table_that_cannot_be_shipped_fails_naming_itself() {
+    on_big_stacks(|| async {
+        let (_, clustered, _cluster) = local_and_clustered().await;
+        let cache = Arc::new(DecodedLogCache::new(1 << 20));
+        clustered
+            .register_table("pulse_cache", Arc::new(CacheTable::new(cache)))
+            .unwrap();
+        let e = error(&clustered, "SELECT * FROM pulse_cache").await;
+        assert!(e.contains("'pulse_cache'") && e.contains("cannot be shipped"), "{e}");
+        assert!(e.contains("CacheTable"), "{e}");
+    });
+}
