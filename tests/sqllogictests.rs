@@ -15,6 +15,12 @@
 //! `kafka://host:port`, `$CUSTOMERS` the scratch folder of the batches, and
 //! `$EMPTY` an empty folder.
 //!
+//! With the `distributed` feature, every file then runs a second time on
+//! a Ballista cluster in this process (a scheduler and two executors):
+//! the same fixtures, the same expected rows. Records whose SQL is an
+//! `EXPLAIN` are left out of that pass, as a cluster's plans differ by
+//! design (stages, shuffles, sliced scans); every other record runs.
+//!
 //! `cargo test --test sqllogictests -- --complete` rewrites the expected
 //! results; other arguments keep only the files whose name contains them.
 //! Results print floats with at most 6 decimals, NULL as `NULL`, and the
@@ -144,7 +150,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn set_up(dir: &Path) -> Result<Self, String> {
+    async fn set_up(dir: &Path, cluster: Option<&str>) -> Result<Self, String> {
         let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
         let customers_dir = std::fs::canonicalize(scratch.path())
             .map_err(|e| e.to_string())?
@@ -152,7 +158,10 @@ impl Fixture {
         std::fs::create_dir_all(&customers_dir).map_err(|e| e.to_string())?;
         let empty = customers_dir.with_file_name("empty");
         std::fs::create_dir_all(&empty).map_err(|e| e.to_string())?;
-        let ctx = pulse_context();
+        let ctx = match cluster {
+            None => pulse_context(),
+            Some(url) => on_cluster(url)?,
+        };
         let cluster = MockCluster::new(1).map_err(|e| e.to_string())?;
         let kafka = format!("kafka://{}", cluster.bootstrap_servers());
         let mut have_orders = false;
@@ -199,6 +208,35 @@ impl Fixture {
             ctx,
         })
     }
+}
+
+/// A Pulse session whose queries run on the cluster at `url`.
+#[cfg(feature = "distributed")]
+fn on_cluster(url: &str) -> Result<SessionContext, String> {
+    use pulse::engine::distributed::{ClusterSettings, client_state};
+    let settings = Arc::new(ClusterSettings::default());
+    let state = client_state(pulse_context().state(), url, &settings).map_err(|e| e.to_string())?;
+    Ok(SessionContext::new_with_state(state))
+}
+
+#[cfg(not(feature = "distributed"))]
+fn on_cluster(url: &str) -> Result<SessionContext, String> {
+    Err(format!("no cluster at {url}: built without the 'distributed' feature"))
+}
+
+/// `text` (an .slt file) without its records whose SQL is an `EXPLAIN`.
+fn without_explains(text: &str) -> String {
+    let mut out = Vec::new();
+    for record in text.split("\n\n") {
+        let mut lines = record.lines().skip_while(|l| l.trim().is_empty() || l.starts_with('#'));
+        let head = lines.next().unwrap_or_default();
+        let sql = lines.next().unwrap_or_default().trim_start().to_ascii_uppercase();
+        let is_query = head.starts_with("query") || head.starts_with("statement");
+        if !(is_query && sql.starts_with("EXPLAIN")) {
+            out.push(record);
+        }
+    }
+    out.join("\n\n")
 }
 
 async fn sql(ctx: &SessionContext, statement: &str) -> Result<(), String> {
@@ -288,9 +326,9 @@ fn write_batches(from: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
-async fn run_file(path: &Path, complete: bool) -> Result<(), String> {
+async fn run_file(path: &Path, complete: bool, cluster: Option<&str>) -> Result<(), String> {
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-    let fixture = Fixture::set_up(&path.with_file_name("fixtures").join(stem)).await?;
+    let fixture = Fixture::set_up(&path.with_file_name("fixtures").join(stem), cluster).await?;
     let (ctx, scratch) = (fixture.ctx.clone(), fixture.customers.clone());
     let mut runner = sqllogictest::Runner::new(move || {
         let db = PulseDb {
@@ -302,6 +340,15 @@ async fn run_file(path: &Path, complete: bool) -> Result<(), String> {
     runner.set_var("KAFKA".into(), fixture.kafka.clone());
     runner.set_var("CUSTOMERS".into(), fixture.customers.clone());
     runner.set_var("EMPTY".into(), fixture.empty.clone());
+    if cluster.is_some() {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let copy = fixture._scratch.path().join(path.file_name().unwrap_or_default());
+        std::fs::write(&copy, without_explains(&text)).map_err(|e| e.to_string())?;
+        return runner
+            .run_file_async(&copy)
+            .await
+            .map_err(|e| e.display(true).to_string());
+    }
     if complete {
         runner
             .update_test_file(
@@ -336,31 +383,49 @@ fn main() -> ExitCode {
         .iter()
         .filter(|p| filters.is_empty() || filters.iter().any(|f| p.to_string_lossy().contains(f.as_str())))
         .collect();
+    // large stacks, as `pulse` has: (de)serialising plans for the cluster
+    // recurses deeply in a debug build
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_stack_size(32 << 20)
         .enable_all()
         .build()
         .unwrap();
     let started = Instant::now();
     let (mut passed, mut failed) = (0, 0);
     println!("\nrunning {} sqllogictest files", selected.len());
-    for path in &selected {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        match runtime.block_on(run_file(path, complete)) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... {}", if complete { "completed" } else { "ok" });
-            }
-            Err(e) => {
-                failed += 1;
-                println!("test {name} ... FAILED\n{e}");
+    let mut passes: Vec<Option<String>> = vec![None];
+    #[cfg(feature = "distributed")]
+    if !complete {
+        use pulse::engine::distributed::{ClusterSettings, InProcessCluster};
+        let started = runtime.block_on(InProcessCluster::start(
+            2,
+            2,
+            pulse_context().runtime_env(),
+            ClusterSettings::default(),
+        ));
+        passes.push(Some(started.unwrap().url().to_string()));
+    }
+    for cluster in &passes {
+        let on = if cluster.is_some() { " (on a cluster)" } else { "" };
+        for path in &selected {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            match runtime.block_on(run_file(path, complete, cluster.as_deref())) {
+                Ok(()) => {
+                    passed += 1;
+                    println!("test {name}{on} ... {}", if complete { "completed" } else { "ok" });
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("test {name}{on} ... FAILED\n{e}");
+                }
             }
         }
     }
     let status = if failed == 0 { "ok" } else { "FAILED" };
     println!(
         "\ntest result: {status}. {passed} passed; {failed} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
-        files.len() - selected.len(),
+        (files.len() - selected.len()) * passes.len(),
         started.elapsed().as_secs_f64()
     );
     if failed == 0 {

@@ -5,11 +5,22 @@
 //! engine returns `datafusion::error::Result`; a [`PulseError`] crosses that
 //! boundary through `From<PulseError> for DataFusionError`, which keeps the
 //! message intact as an external error.
+//!
+//! Its `Debug` form is its message: a Ballista executor reports a failed
+//! task with `{:?}`, and the user should still read what and where.
+
+use std::fmt;
 
 use datafusion::error::DataFusionError;
 
+impl fmt::Debug for PulseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 /// An error raised by a Pulse table provider.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum PulseError {
     /// A table option has a value that cannot be used.
     #[error("invalid value for table option '{key}': {reason}")]
