@@ -6,9 +6,12 @@
 //! What must stay true: it reads with its own credentials
 //! (`--kafka-client`, `AWS_*`); it never plans a scan itself.
 
+use std::time::Duration;
+
 use clap::Args;
 use pulse::engine::distributed::ClusterSettings;
 use pulse::engine::distributed::cluster::{ExecutorOptions, run_executor};
+use pulse::engine::kafka::config::parse_duration;
 
 use crate::cluster::key_values;
 use crate::commands::serve::resolve;
@@ -40,6 +43,10 @@ pub struct ExecutorArgs {
     /// a secret the clients do not ship (repeatable): sasl.password=…
     #[arg(long = "kafka-client", value_name = "KEY=VALUE")]
     kafka_client: Vec<String>,
+    /// How often to tell the scheduler this executor is alive (keep it
+    /// well under the scheduler's --executor-timeout).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    heartbeat_interval: Duration,
 }
 
 /// Runs `pulse executor` until it fails or Ctrl-C.
@@ -55,6 +62,7 @@ pub async fn run(args: ExecutorArgs) -> Result<(), CliError> {
         scheduler: args.scheduler.clone(),
         vcores: args.vcores,
         work_dir: args.work_dir,
+        heartbeat: args.heartbeat_interval,
     };
     eprintln!(
         "pulse: Ballista executor on {bind} (gRPC port {}), working for {} (Ctrl-C stops)",

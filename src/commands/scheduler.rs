@@ -7,9 +7,12 @@
 //! queries name with its own credentials (`--kafka-client`, `AWS_*`),
 //! never the client's; it prints where it listens once it does.
 
+use std::time::Duration;
+
 use clap::Args;
 use pulse::engine::distributed::ClusterSettings;
-use pulse::engine::distributed::cluster::run_scheduler;
+use pulse::engine::distributed::cluster::{SchedulerOptions, run_scheduler};
+use pulse::engine::kafka::config::parse_duration;
 
 use crate::cluster::key_values;
 use crate::commands::serve::resolve;
@@ -29,6 +32,10 @@ pub struct SchedulerArgs {
     /// a secret the clients do not ship (repeatable): sasl.password=…
     #[arg(long = "kafka-client", value_name = "KEY=VALUE")]
     kafka_client: Vec<String>,
+    /// An executor silent this long is taken as dead and its tasks run
+    /// elsewhere (executors say they are alive every --heartbeat-interval).
+    #[arg(long, default_value = "180s", value_name = "DURATION", value_parser = parse_duration)]
+    executor_timeout: Duration,
 }
 
 /// Runs `pulse scheduler` until it fails or Ctrl-C.
@@ -37,9 +44,14 @@ pub async fn run(args: SchedulerArgs) -> Result<(), CliError> {
     let settings = ClusterSettings {
         kafka_client: key_values("--kafka-client", &args.kafka_client)?,
     };
+    let options = SchedulerOptions {
+        bind,
+        external_host: args.external_host,
+        executor_timeout: args.executor_timeout,
+    };
     eprintln!("pulse: Ballista scheduler on df://{bind} (Ctrl-C stops)");
     tokio::select! {
-        done = run_scheduler(bind, args.external_host, settings) => done.context(|| format!("scheduler on {bind}")),
+        done = run_scheduler(options, settings) => done.context(|| format!("scheduler on {bind}")),
         _ = tokio::signal::ctrl_c() => {
             eprintln!("pulse: stopping");
             Ok(())

@@ -192,3 +192,115 @@ fn a_table_that_cannot_be_shipped_fails_naming_itself() {
         assert!(e.contains("CacheTable"), "{e}");
     });
 }
+
+/// A `pulse scheduler` or `pulse executor` process, killed when dropped.
+struct Role(std::process::Child);
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(args: &[&str]) -> Role {
+    Role(
+        crate::cli::command()
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn an_executor_killed_mid_query_never_gives_a_partial_answer() {
+    on_big_stacks(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let out = pulse(&[
+            "generate",
+            "--seed",
+            "5",
+            "--customers",
+            "500",
+            "--orders-per-day",
+            "10000",
+            "--end",
+            AS_OF,
+            "--customers-out",
+            dir.path().join("customers").to_str().unwrap(),
+            "--orders-out",
+            dir.path().join("orders.jsonl").to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let scheduler_port = free_port();
+        let scheduler = format!("127.0.0.1:{scheduler_port}");
+        let url = format!("df://{scheduler}");
+        let _scheduler = start(&["scheduler", "--bind", &scheduler, "--executor-timeout", "4s"]);
+        let executor = |_| {
+            let bind = format!("127.0.0.1:{}", free_port());
+            let grpc = free_port().to_string();
+            let args = ["executor", "--bind", &bind, "--grpc-port", &grpc, "--scheduler", &url];
+            start(&[&args[..], &["--vcores", "1", "--heartbeat-interval", "1s"]].concat())
+        };
+        let mut executors: Vec<Role> = (0..2).map(executor).collect();
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+
+        let settings = Arc::new(ClusterSettings::default());
+        let local = pulse_context();
+        let clustered = SessionContext::new_with_state(client_state(pulse_context().state(), &url, &settings).unwrap());
+        for ctx in [&local, &clustered] {
+            let orders = JsonLinesTable::try_new(dir.path().join("orders.jsonl"), MalformedPolicy::DeadLetter).unwrap();
+            ctx.register_table("orders", Arc::new(orders)).unwrap();
+            register_customers(ctx, &dir.path().join("customers"));
+            load_views(ctx).await.unwrap();
+            ctx.sql(&format!("SET pulse.as_of = '{AS_OF}'")).await.unwrap();
+        }
+        let sql = "SELECT * FROM industry_change ORDER BY industry";
+        let expected = rows(&local, sql).await;
+        let answer = tokio::spawn(async move {
+            let df = clustered.sql(sql).await?;
+            df.collect().await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert!(
+            !answer.is_finished(),
+            "the query ended before an executor could be killed"
+        );
+        drop(executors.remove(0));
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(180), answer)
+            .await
+            .expect("the query neither finished nor failed within 3 minutes of the kill")
+            .unwrap();
+        match ended {
+            Ok(batches) => {
+                let ctx = SessionContext::new();
+                ctx.register_batch(
+                    "answer",
+                    datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap(),
+                )
+                .unwrap();
+                assert_eq!(
+                    rows(&ctx, "SELECT * FROM answer").await,
+                    expected,
+                    "a finished query gives the whole answer"
+                );
+                eprintln!("the query finished after an executor was killed, with the whole answer");
+            }
+            Err(e) => {
+                let shown = e.to_string();
+                assert!(!shown.trim().is_empty());
+                eprintln!("the query failed after an executor was killed: {shown}");
+            }
+        }
+    });
+}

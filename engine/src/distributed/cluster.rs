@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use ballista_core::ConfigProducer;
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use ballista_core::optimizer::with_ballista_optimizer_rules;
@@ -36,11 +37,20 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use ballista_scheduler::scheduler_server::SessionBuilder;
+use datafusion::catalog::Session;
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
+use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
 
 use super::codec::{PulseLogicalCodec, PulsePhysicalCodec};
 use super::slice::SliceForTasks;
@@ -114,12 +124,50 @@ pub fn client_state(state: SessionState, url: &str, settings: &Arc<ClusterSettin
         .filter(|r| !CLIENT_SKIPS.contains(&r.name()))
         .cloned()
         .collect();
+    let ballista = Arc::clone(state.query_planner());
+    let checked = ShippableFirst {
+        ballista,
+        codec: PulseLogicalCodec::new(Arc::clone(settings)),
+    };
     let mut state = SessionStateBuilder::new_from_existing(state)
         .with_optimizer_rules(rules)
+        .with_query_planner(Arc::new(checked))
         .build();
     // Ballista's upgrade replaced the scalar functions.
     pulse_udfs::register_state(&mut state)?;
     Ok(state)
+}
+
+/// The client's planner: checks that every table of the plan can be
+/// shipped, then hands the plan to Ballista's planner. datafusion-proto
+/// reports a table it cannot ship as an internal error with the reason in
+/// its debug form; this says which table, and why, in plain words.
+#[derive(Debug)]
+struct ShippableFirst {
+    ballista: Arc<dyn QueryPlanner + Send + Sync>,
+    codec: PulseLogicalCodec,
+}
+
+#[async_trait]
+impl QueryPlanner for ShippableFirst {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        logical_plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                let table = source_as_provider(&scan.source)?;
+                let native = table.is::<ListingTable>() || table.is::<ViewTable>();
+                if !native {
+                    self.codec
+                        .try_encode_table_provider(&scan.table_name, table, &mut Vec::new())?;
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        self.ballista.create_physical_plan(logical_plan, session).await
+    }
 }
 
 /// The scheduler's session for a job: a Pulse session on `runtime` with
@@ -151,14 +199,29 @@ fn ballista_error(what: &str) -> impl Fn(ballista_core::error::BallistaError) ->
     move |e| DataFusionError::Execution(format!("{what}: {e}"))
 }
 
-/// Runs a scheduler on `bind` until it fails. `external_host` is the name
-/// executors and clients reach it by, if not the bind address.
-pub async fn run_scheduler(bind: SocketAddr, external_host: Option<String>, settings: ClusterSettings) -> Result<()> {
+/// Where a scheduler listens and how it treats executors.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// The address clients and executors reach it on.
+    pub bind: SocketAddr,
+    /// The name executors and clients reach it by, if not the bind address.
+    pub external_host: Option<String>,
+    /// An executor silent this long is dead: its tasks run elsewhere.
+    pub executor_timeout: Duration,
+}
+
+/// Runs a scheduler until it fails.
+pub async fn run_scheduler(options: SchedulerOptions, settings: ClusterSettings) -> Result<()> {
     let settings = Arc::new(settings);
+    let bind = options.bind;
+    let timeout = options.executor_timeout.as_secs().max(2);
     let config = SchedulerConfig {
         bind_host: bind.ip().to_string(),
         bind_port: bind.port(),
-        external_host: external_host.unwrap_or_else(|| bind.ip().to_string()),
+        external_host: options.external_host.unwrap_or_else(|| bind.ip().to_string()),
+        executor_timeout_seconds: timeout,
+        expire_dead_executor_interval_seconds: (timeout / 4).max(1),
+        no_executors_grace_period_seconds: timeout,
         override_config_producer: Some(config_producer(&settings)),
         override_session_builder: Some(scheduler_sessions(Arc::new(RuntimeEnv::default()))),
         override_logical_codec: Some(Arc::new(PulseLogicalCodec::new(Arc::clone(&settings)))),
@@ -188,6 +251,8 @@ pub struct ExecutorOptions {
     pub vcores: usize,
     /// Where shuffle files go (a temporary folder if not given).
     pub work_dir: Option<String>,
+    /// How often it tells the scheduler it is alive.
+    pub heartbeat: Duration,
 }
 
 /// Runs an executor until it fails.
@@ -205,6 +270,7 @@ pub async fn run_executor(options: ExecutorOptions, settings: ClusterSettings) -
         vcores: options.vcores,
         work_dir: options.work_dir,
         print_thread_info: false,
+        executor_heartbeat_interval_seconds: options.heartbeat.as_secs().max(1),
         override_function_registry: Some(Arc::new(executor_functions(&settings))),
         override_config_producer: Some(config_producer(&settings)),
         override_logical_codec: Some(Arc::new(PulseLogicalCodec::new(Arc::clone(&settings)))),
