@@ -164,7 +164,7 @@ fn percent_decode(path: &str) -> std::result::Result<String, String> {
 
 /// An S3 store for `bucket`: the environment, then the options; requests
 /// time out and retries stop within a bounded time.
-fn s3_store(bucket: &str, aws: &BTreeMap<String, String>) -> Result<Arc<dyn ObjectStore>> {
+pub(crate) fn s3_store(bucket: &str, aws: &BTreeMap<String, String>) -> Result<Arc<dyn ObjectStore>> {
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .with_config(

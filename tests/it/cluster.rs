@@ -16,6 +16,7 @@ use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable, CustomersV
 use pulse::engine::distributed::{ClusterSettings, InProcessCluster, client_state};
 use pulse::engine::jsonl::JsonLinesTable;
 use pulse::engine::kafka::{CacheTable, DecodedLogCache, KafkaTable, KafkaTableConfig};
+use pulse::engine::lake::{Lake, LakeOrdersTable};
 use pulse::engine::messages::MalformedPolicy;
 use pulse::engine::session::pulse_context;
 use pulse::engine::views::load_views;
@@ -175,6 +176,71 @@ fn the_answer_from_a_broker_with_hostile_messages_is_the_same_on_a_cluster() {
                 "{}",
                 broker.name()
             );
+        }
+    });
+}
+
+#[test]
+fn the_answer_from_the_lake_and_the_kafka_tail_is_the_same_on_a_cluster() {
+    on_big_stacks(|| async {
+        for broker in brokers() {
+            let dir = tempfile::tempdir().unwrap();
+            let bootstrap = broker.bootstrap();
+            let topic = broker.topic("cluster-lake", 3).await;
+            let lake = dir.path().join("lake");
+            let generate = |seed: &str, days: &str| {
+                let out = pulse(&[
+                    "generate",
+                    "--seed",
+                    seed,
+                    "--customers",
+                    "200",
+                    "--orders-per-day",
+                    "200",
+                    "--days",
+                    days,
+                    "--end",
+                    AS_OF,
+                    "--customers-out",
+                    dir.path().join("customers").to_str().unwrap(),
+                    "--brokers",
+                    &bootstrap,
+                    "--topic",
+                    &topic,
+                ]);
+                assert!(out.status.success(), "{}: {}", broker.name(), text(&out.stderr));
+            };
+            // history into the lake, then a tail that only Kafka has
+            generate("21", "31");
+            let out = pulse(&[
+                "ingest",
+                "--brokers",
+                &bootstrap,
+                "--topic",
+                &topic,
+                "--lake",
+                lake.to_str().unwrap(),
+                "--until-caught-up",
+            ]);
+            assert!(out.status.success(), "{}: {}", broker.name(), text(&out.stderr));
+            generate("22", "1");
+            let (local, clustered, _cluster) = local_and_clustered().await;
+            for ctx in [&local, &clustered] {
+                let config = KafkaTableConfig::new(bootstrap.clone(), topic.clone())
+                    .with_malformed_policy(MalformedPolicy::DeadLetter);
+                let kafka = KafkaTable::try_new(config).await.unwrap();
+                let lake = Lake::open(ctx.runtime_env().as_ref(), lake.to_str().unwrap(), &Default::default()).unwrap();
+                ctx.register_table("orders", Arc::new(LakeOrdersTable::try_new(lake, kafka).unwrap()))
+                    .unwrap();
+                register_customers(ctx, &dir.path().join("customers"));
+                load_views(ctx).await.unwrap();
+            }
+            assert_same_rows(&local, &clustered, broker.name()).await;
+            // both sides were read: rows below the floors from the lake's
+            // Parquet files, the tail from Kafka
+            let explained = rows(&clustered, "EXPLAIN SELECT count(*) FROM orders").await.join("\n");
+            assert!(explained.contains("DataSourceExec"), "{explained}");
+            assert!(explained.contains("KafkaScanExec"), "{explained}");
         }
     });
 }

@@ -26,12 +26,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ballista_core::ConfigProducer;
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use ballista_core::optimizer::with_ballista_optimizer_rules;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::serde::BallistaCodec;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::{ConfigProducer, RuntimeProducer};
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
@@ -45,12 +45,16 @@ use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use object_store::ObjectStore;
+use url::Url;
 
 use super::codec::{PulseLogicalCodec, PulsePhysicalCodec};
 use super::slice::SliceForTasks;
@@ -236,6 +240,34 @@ pub async fn run_scheduler(options: SchedulerOptions, settings: ClusterSettings)
         .map_err(ballista_error(&format!("the scheduler on {bind} stopped")))
 }
 
+/// The object stores of an executor: those registered, and any
+/// `s3://bucket/` it has not seen yet opened from this process's `AWS_*`
+/// environment, as the scheduler's plans name them (a lake's Parquet files).
+#[derive(Debug, Default)]
+pub struct EnvStores {
+    registered: DefaultObjectStoreRegistry,
+}
+
+impl ObjectStoreRegistry for EnvStores {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        self.registered.register_store(url, store)
+    }
+
+    fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        match self.registered.get_store(url) {
+            Ok(store) => Ok(store),
+            Err(e) => match (url.scheme(), url.host_str()) {
+                ("s3", Some(bucket)) => {
+                    let store = crate::storage::s3_store(bucket, &BTreeMap::new())?;
+                    self.registered.register_store(url, Arc::clone(&store));
+                    Ok(store)
+                }
+                _ => Err(e),
+            },
+        }
+    }
+}
+
 /// Where an executor listens and whom it works for.
 #[derive(Debug, Clone)]
 pub struct ExecutorOptions {
@@ -259,6 +291,23 @@ pub struct ExecutorOptions {
 pub async fn run_executor(options: ExecutorOptions, settings: ClusterSettings) -> Result<()> {
     let settings = Arc::new(settings);
     let (scheduler_host, scheduler_port) = parse_scheduler_url(&options.scheduler)?;
+    let work_dir = match options.work_dir {
+        Some(dir) => dir,
+        None => std::env::temp_dir()
+            .join(format!("pulse-executor-{}", options.bind.port()))
+            .display()
+            .to_string(),
+    };
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|e| DataFusionError::Execution(format!("cannot create the work folder {work_dir}: {e}")))?;
+    let stores = Arc::new(EnvStores::default());
+    let spill_dir = work_dir.clone();
+    let runtimes: RuntimeProducer = Arc::new(move |_| {
+        RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::clone(&stores) as Arc<dyn ObjectStoreRegistry>)
+            .with_temp_file_path(spill_dir.clone())
+            .build_arc()
+    });
     let config = ExecutorProcessConfig {
         bind_host: options.bind.ip().to_string(),
         port: options.bind.port(),
@@ -268,8 +317,9 @@ pub async fn run_executor(options: ExecutorOptions, settings: ClusterSettings) -
         scheduler_port,
         scheduler_connect_timeout_seconds: 30,
         vcores: options.vcores,
-        work_dir: options.work_dir,
+        work_dir: Some(work_dir),
         print_thread_info: false,
+        override_runtime_producer: Some(runtimes),
         executor_heartbeat_interval_seconds: options.heartbeat.as_secs().max(1),
         override_function_registry: Some(Arc::new(executor_functions(&settings))),
         override_config_producer: Some(config_producer(&settings)),

@@ -4,14 +4,16 @@
 //! its shuffle nodes and DataFusion's file formats.
 //!
 //! Tables it knows: a Kafka topic ([`KafkaTable`]), a JSON-lines file
-//! ([`JsonLinesTable`]), customer batches ([`CustomersTable`]) and small
-//! in-memory tables such as `industries()` ([`MemTable`]). Scans it knows:
+//! ([`JsonLinesTable`]), customer batches ([`CustomersTable`]), the lake's
+//! `orders` ([`LakeOrdersTable`], whose Delta files the scheduler plans as
+//! Parquet) and small in-memory tables such as `industries()`
+//! ([`MemTable`]). Scans it knows:
 //! [`KafkaScanExec`], [`JsonLinesScanExec`], [`CustomersExec`], each under
 //! the [`SlicedScanExec`] the scheduler puts it in.
 //!
 //! What must stay true: a table this codec does not know fails with an
-//! error naming the table and its kind (the decoded-log cache, the lake's
-//! tables and a missing source cannot be shipped yet), so a query never
+//! error naming the table and its kind (the decoded-log cache, the `dal`
+//! catalog's own tables and a missing source cannot be shipped yet), so a query never
 //! runs partly on the client; a Kafka configuration is shipped without its
 //! secret client properties and an S3 location without its credentials,
 //! and the decoding process adds its own ([`ClusterSettings`]); a decoded
@@ -43,6 +45,7 @@ use crate::jsonl::exec::JsonLinesScanWire;
 use crate::jsonl::{JsonLinesScanExec, JsonLinesTable};
 use crate::kafka::exec::KafkaScanWire;
 use crate::kafka::{KafkaScanExec, KafkaTable, KafkaTableConfig};
+use crate::lake::{Lake, LakeOrdersTable};
 use crate::messages::MalformedPolicy;
 use crate::storage;
 
@@ -62,6 +65,12 @@ enum TableWire {
     },
     /// One Arrow IPC stream per partition.
     Memory(Vec<Vec<u8>>),
+    /// `orders` = the lake ∪ the topic's tail.
+    LakeOrders {
+        lake: String,
+        options: BTreeMap<String, String>,
+        kafka: KafkaTableConfig,
+    },
 }
 
 /// A planned scan as it travels from the scheduler to an executor.
@@ -134,6 +143,13 @@ fn encode_table(table_ref: &TableReference, node: &dyn TableProvider) -> Result<
             view: t.view(),
         }));
     }
+    if let Some(t) = node.downcast_ref::<LakeOrdersTable>() {
+        return Ok(Some(TableWire::LakeOrders {
+            lake: t.lake().shareable().to_string(),
+            options: t.lake().options().clone(),
+            kafka: t.kafka().config().without_secrets(),
+        }));
+    }
     if let Some(t) = node.downcast_ref::<MemTable>() {
         let schema = t.schema();
         let mut partitions = Vec::with_capacity(t.batches.len());
@@ -190,6 +206,11 @@ impl LogicalExtensionCodec for PulseLogicalCodec {
                 let opened = storage::reopen(ctx.runtime_env().as_ref(), &location, &options)?;
                 Arc::new(CustomersTable::from_location(opened, view))
             }
+            TableWire::LakeOrders { lake, options, kafka } => {
+                let lake = Lake::reopen(ctx.runtime_env().as_ref(), &lake, &options)?;
+                let kafka = KafkaTable::new_unchecked(kafka.with_client_properties(&self.settings.kafka_client))?;
+                Arc::new(LakeOrdersTable::try_new(lake, kafka)?)
+            }
             TableWire::Memory(partitions) => {
                 let partitions = partitions
                     .iter()
@@ -210,8 +231,8 @@ impl LogicalExtensionCodec for PulseLogicalCodec {
             Some(table) => wire::put(buf, &table),
             None => Err(DataFusionError::NotImplemented(format!(
                 "table '{table_ref}' ({}) cannot be shipped to a Ballista cluster: Pulse ships Kafka \
-                 topics, JSON-lines files, customer batches, Parquet files and in-memory tables; run \
-                 this query without --cluster",
+                 topics, JSON-lines files, customer batches, the lake's orders, Parquet files and \
+                 in-memory tables; run this query without --cluster",
                 kind_of(node.as_ref())
             ))),
         }

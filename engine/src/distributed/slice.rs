@@ -162,10 +162,15 @@ impl ExecutionPlan for SlicedScanExec {
 #[derive(Debug, Default)]
 pub struct SliceForTasks;
 
+/// Whether `session` is a scheduler's ([`SliceForTasks`]).
+pub(crate) fn is_for_tasks(session: &dyn Session) -> bool {
+    session.config().get_extension::<SliceForTasks>().is_some()
+}
+
 /// `scan` as a session plans it: wrapped in a [`SlicedScanExec`] in a
 /// scheduler's session ([`SliceForTasks`]), as it is anywhere else.
 pub(crate) fn for_tasks(session: &dyn Session, scan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
-    if session.config().get_extension::<SliceForTasks>().is_some() {
+    if is_for_tasks(session) {
         Ok(Arc::new(SlicedScanExec::new(scan)?))
     } else {
         Ok(scan)

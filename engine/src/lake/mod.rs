@@ -19,6 +19,8 @@
 
 pub mod catalog;
 pub mod customers;
+#[cfg(feature = "distributed")]
+mod files;
 pub mod ingest;
 pub mod orders;
 pub mod store;

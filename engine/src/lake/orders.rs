@@ -218,7 +218,20 @@ impl LakeOrdersTable {
     ) -> DFResult<Arc<dyn TableProvider>> {
         let lake_error = |e: &dyn std::fmt::Display| DataFusionError::from(self.lake.error(table, e));
         delta.update_datafusion_session(state).map_err(|e| lake_error(&e))?;
-        delta.table_provider().await.map_err(|e| lake_error(&e))
+        let provider = delta.table_provider().await.map_err(|e| lake_error(&e))?;
+        // a scheduler's session plans the snapshot's files as Parquet,
+        // which Ballista can ship ([`super::files`])
+        #[cfg(feature = "distributed")]
+        if crate::distributed::slice::is_for_tasks(state) {
+            let files = super::files::LakeFiles::try_new(&self.lake, table, delta, provider.schema())?;
+            return Ok(Arc::new(files));
+        }
+        Ok(provider)
+    }
+
+    /// The topic above the lake.
+    pub fn kafka(&self) -> &KafkaTable {
+        &self.kafka
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Lake {
     display: String,
     root: Url,
     store: Arc<dyn ObjectStore>,
+    /// The root as another process opens it, and its non-secret options.
+    shareable: String,
+    options: BTreeMap<String, String>,
 }
 
 impl Lake {
@@ -70,6 +73,21 @@ impl Lake {
                 .map_err(|e| invalid(format!("the lake's folder cannot be created: {e}")))?;
         }
         let resolved = storage::resolve(runtime, location, aws)?;
+        Self::at(location, resolved)
+    }
+
+    /// Opens the lake another process opened, from what its plan carries
+    /// ([`Lake::shareable`], [`Lake::options`]), with this process's
+    /// credentials ([`storage::reopen`]).
+    pub fn reopen(runtime: &RuntimeEnv, location: &str, options: &BTreeMap<String, String>) -> Result<Self> {
+        Self::at(location, storage::reopen(runtime, location, options)?)
+    }
+
+    fn at(location: &str, resolved: storage::Location) -> Result<Self> {
+        let invalid = |reason: String| PulseError::InvalidLocation {
+            location: location.to_string(),
+            reason,
+        };
         let mut root = Url::parse(resolved.store_url.as_str()).map_err(|e| invalid(e.to_string()))?;
         let prefix = resolved.prefix.as_ref();
         root.set_path(&if prefix.is_empty() {
@@ -81,8 +99,20 @@ impl Lake {
         Ok(Self {
             display: location.to_string(),
             root,
+            shareable: resolved.shareable(),
+            options: resolved.options,
             store: resolved.store,
         })
+    }
+
+    /// The root as another process on a shared file system opens it.
+    pub fn shareable(&self) -> &str {
+        &self.shareable
+    }
+
+    /// The `aws.*` options it was opened with, credentials left out.
+    pub fn options(&self) -> &BTreeMap<String, String> {
+        &self.options
     }
 
     /// The lake's root as the user gave it.
