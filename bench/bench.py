@@ -53,7 +53,7 @@ KAFKA_OPTION = ["--kafka-option", f"kafka.client.receive.message.max.bytes={RECE
 FLOOR_OPTION = ["-X", f"receive.message.max.bytes={RECEIVE_MAX}"]
 
 ENGINES = ["pulse", "duckdb", "polars", "datafusion", "spark"]
-WORKLOADS = ["scan", "pushdown", "answers", "lake", "live"]
+WORKLOADS = ["scan", "pushdown", "answers", "lake", "live", "cluster"]
 ENGINE_NAMES = {
     "pulse": "Pulse", "duckdb": "DuckDB", "polars": "Polars",
     "datafusion": "DataFusion-Python", "spark": "Spark local (pyspark)",
@@ -440,6 +440,19 @@ def same_answer(expected, got):
     return None
 
 
+def checked(r, got, all_s, peak, reference, **labels):
+    """A run's entry: `labels`, its times and RSS, and whether its answer
+    (`got`) is `reference`'s (with why not)."""
+    why = None if got is None or reference is None else same_answer(reference, got)
+    entry = {**labels, "seconds": r.seconds, "peak_mb": peak, "all_s": all_s,
+             "equal": got is not None and why is None}
+    if got is None:
+        entry["error"] = failure(r)
+    elif why:
+        entry["error"] = f"different answer: {why}"
+    return entry
+
+
 def repeated(repeat, one):
     """`one()` run `repeat` times: the run of median wall time, with every
     run's seconds and the highest peak RSS of them; the first failure stops
@@ -476,17 +489,74 @@ def answers(pulse, venv, scale, d, broker, engines, repeat):
                 r, got, all_s, peak = repeated(repeat, lambda: answer_peer(venv, engine, orders, d / "customers"))
             if reference is None and engine == "pulse" and got is not None:
                 reference = got  # Kafka failed: Pulse on the first file is the reference
-            why = None if got is None or reference is None else same_answer(reference, got)
-            entry = {"engine": engine, "input": fmt, "seconds": r.seconds, "peak_mb": peak, "all_s": all_s,
-                     "equal": got is not None and why is None}
-            if got is None:
-                entry["error"] = failure(r)
-            elif why:
-                entry["error"] = f"different answer: {why}"
+            entry = checked(r, got, all_s, peak, reference, engine=engine, input=fmt)
             out["runs"].append(entry)
             state = "same answer" if entry["equal"] else f"NOT COMPARABLE: {entry.get('error')}"
             log(f"answer {scale} {fmt} {engine}: {r.seconds:.2f} s, {r.peak_mb:.0f} MB, {state}")
     out["top3"] = [row[1] for row in reference[1][:3]] if reference else []
+    return out
+
+
+class Cluster:
+    """`pulse scheduler` and `executors` `pulse executor`s (each with a task
+    slot per core) on free loopback ports, stopped on exit."""
+
+    def __init__(self, pulse, executors, log_dir):
+        port = free_port()
+        self.url = f"df://127.0.0.1:{port}"
+        self.log = open(log_dir / "cluster.log", "w")
+        self.procs = [subprocess.Popen([pulse.bin, "scheduler", "--bind", f"127.0.0.1:{port}"],
+                                       stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)]
+        time.sleep(1)
+        for _ in range(executors):
+            self.procs.append(subprocess.Popen(
+                [pulse.bin, "executor", "--bind", f"127.0.0.1:{free_port()}", "--grpc-port", str(free_port()),
+                 "--scheduler", self.url], stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True))
+        time.sleep(3)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def cluster(pulse, scale, d, broker, repeat):
+    """The answer on a Ballista cluster of Pulse processes (1 and 2
+    executors) against local mode, from the JSON lines, the Parquet export
+    and Kafka; every clustered answer is checked against the local one."""
+    sources = {
+        "jsonl": ["--orders", d / "orders.jsonl", "--customers", d / "customers"],
+        "parquet": ["--orders", d / "orders.parquet", "--customers", d / "customers"],
+        "kafka": ["--brokers", broker.address, "--topic", f"orders_{scale}", *KAFKA_OPTION,
+                  "--customers", d / "customers"],
+    }
+    out = {"scale": scale, "repeat": repeat, "runs": []}
+    reference = {}
+    for fmt, src in sources.items():
+        r, got, all_s, peak = repeated(repeat, lambda: answer_pulse(pulse, src))
+        reference[fmt] = got
+        entry = {"input": fmt, "mode": "local", "seconds": r.seconds, "all_s": all_s, "peak_mb": peak,
+                 "equal": got is not None}
+        if got is None:
+            entry["error"] = failure(r)
+        out["runs"].append(entry)
+        log(f"cluster {scale} {fmt} local: {r.seconds:.2f} s {entry.get('error', '')}")
+    for executors in (1, 2):
+        with Cluster(pulse, executors, d) as c:
+            for fmt, src in sources.items():
+                r, got, all_s, peak = repeated(repeat, lambda: answer_pulse(pulse, [*src, "--cluster", c.url]))
+                mode = f"{executors} executor{'s' if executors > 1 else ''}"
+                entry = checked(r, got, all_s, peak, reference[fmt], input=fmt, mode=mode, executors=executors)
+                out["runs"].append(entry)
+                log(f"cluster {scale} {fmt} {entry['mode']}: {r.seconds:.2f} s {entry.get('error', 'same answer')}")
     return out
 
 
@@ -865,6 +935,28 @@ def write_report(results, path, plot_path):
             w(f"| {x['scale']} | {lat['rate']:,} | {lat['produced']:,} | {lat['seen']}/{lat['probes']} | {p50} | {p99} |")
     if results.get("live"):
         w("")
+    for x in results.get("cluster", []):
+        if x is results["cluster"][0]:
+            w("## 7. Scale-out: the answer on a Ballista cluster of Pulse processes\n")
+            w("`pulse scheduler` and 1 or 2 `pulse executor`s (a task slot per core each) on the same 2 cores as "
+              "the client and the broker, against `pulse answer` alone on the same data; every clustered answer "
+              "is checked equal to the local one. Wall time of the client process, median of the runs; the "
+              "cluster's processes are already running. RSS is the client's only.\n")
+            w("| scale | input | local, s | 1 executor, s | 2 executors, s | cluster overhead (1 executor / local) "
+              "| 2 executors vs 1 | same answer |")
+            w("|---|---|---|---|---|---|---|---|")
+        for fmt in ["jsonl", "parquet", "kafka"]:
+            by = {r["mode"]: r for r in x["runs"] if r["input"] == fmt}
+            loc, one, two = by.get("local"), by.get("1 executor"), by.get("2 executors")
+            if not (loc and one and two):
+                continue
+            same = all(r["equal"] for r in (loc, one, two))
+            errors = "; ".join(r["error"] for r in (loc, one, two) if r.get("error"))
+            w(f"| {x['scale']} | {fmt} | {loc['seconds']:.2f} | {one['seconds']:.2f} | {two['seconds']:.2f} | "
+              f"{one['seconds'] / loc['seconds']:.2f}× | {one['seconds'] / two['seconds']:.2f}× | "
+              f"{'yes' if same else 'no: ' + errors} |")
+    if results.get("cluster"):
+        w("")
     w("## Notes\n")
     for n in results["notes"]:
         w(f"- {n}")
@@ -995,7 +1087,7 @@ def main():
     p.add_argument("--scales", default="sf1,sf10")
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--workloads", default="scan,pushdown,answers,lake,live",
+    p.add_argument("--workloads", default="scan,pushdown,answers,lake,live,cluster",
                    help="a subset measures only those and keeps the rest of results.json")
     p.add_argument("--out", type=Path, default=BENCH / "RESULTS.md")
     p.add_argument("--report-only", action="store_true",
@@ -1031,7 +1123,7 @@ def main():
     before = previous.get("measured", {k: previous["when"] for k in every}) if previous else {}
     results["measured"] = {k: (results["when"] if k in workloads else before.get(k, "?")) for k in WORKLOADS}
     try:
-        needs_orders = workloads & {"scan", "answers", "lake", "live"}
+        needs_orders = workloads & {"scan", "answers", "lake", "live", "cluster"}
         dirs = {s: generate(pulse, a.data, s, broker, produce=bool(needs_orders)) for s in scales}
         topic = generate_pushdown_topic(pulse, a.data, broker) if "pushdown" in workloads else None
         broker.wait_idle()
@@ -1046,6 +1138,8 @@ def main():
             results["lake"] = [lake(pulse, s, dirs[s], broker) for s in scales]
         if "live" in workloads:
             results["live"] = [live(pulse, s, dirs[s], broker, a.repeat) for s in scales]
+        if "cluster" in workloads:
+            results["cluster"] = [cluster(pulse, s, dirs[s], broker, a.repeat) for s in scales]
     finally:
         broker.stop()
     results["targets"] = targets(results)

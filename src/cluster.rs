@@ -58,7 +58,8 @@ pub fn key_values(option: &str, pairs: &[String]) -> Result<std::collections::BT
         .map(|pair| {
             pair.split_once('=')
                 .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                .ok_or_else(|| CliError::usage(format!("{option} '{pair}': use KEY=VALUE")))
+                // the value may be a secret: the message never shows it
+                .ok_or_else(|| CliError::usage(format!("{option}: an argument without '=': use KEY=VALUE")))
         })
         .collect()
 }

@@ -63,12 +63,6 @@ impl CliError {
 /// DataFusion's message for `e`, without the "External error: " that it
 /// puts before the errors of Pulse's own tables.
 fn without_wrapper(e: &DataFusionError) -> String {
-    // An internal error that only wraps another (datafusion-proto wraps a
-    // codec's refusal to ship a table so) shows the one it wraps.
-    let e = match (e, e.find_root()) {
-        (DataFusionError::Internal(_), root) if !matches!(root, DataFusionError::Internal(_)) => root,
-        _ => e,
-    };
     e.to_string().replace("External error: ", "")
 }
 

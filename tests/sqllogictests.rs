@@ -162,6 +162,7 @@ impl Fixture {
             None => pulse_context(),
             Some(url) => on_cluster(url)?,
         };
+        let on_a_cluster = cluster.is_some();
         let cluster = MockCluster::new(1).map_err(|e| e.to_string())?;
         let kafka = format!("kafka://{}", cluster.bootstrap_servers());
         let mut have_orders = false;
@@ -198,6 +199,22 @@ impl Fixture {
         }
         if have_orders && have_customers {
             load_views(&ctx).await.map_err(|e| e.to_string())?;
+        }
+        if on_a_cluster {
+            // the pass is on the cluster: its plans have stages
+            let explained = ctx
+                .sql("EXPLAIN SELECT count(*) FROM industries()")
+                .await
+                .map_err(|e| e.to_string())?
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?;
+            let shown = datafusion::arrow::util::pretty::pretty_format_batches(&explained)
+                .map_err(|e| e.to_string())?
+                .to_string();
+            if !shown.contains("distributed_plan") {
+                return Err(format!("the session does not run on the cluster: {shown}"));
+            }
         }
         Ok(Self {
             _cluster: Some(cluster),

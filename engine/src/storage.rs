@@ -7,9 +7,9 @@
 //! that the session already has for the bucket is reused when the table
 //! gives no `aws.*` option, so a store registered from Rust is kept.
 //!
-//! A location remembers its `aws.*` options except the credentials
-//! ([`SECRET_AWS_OPTIONS`]), so a cluster process can open it again with
-//! its own credentials; secrets never travel in a plan.
+//! A location remembers the `aws.*` options that may travel
+//! ([`SHAREABLE_AWS_OPTIONS`]: where the store is, never a credential), so
+//! a cluster process can open it again with its own credentials.
 //!
 //! What must stay true: every request is bounded in time (a missing bucket
 //! or a server that does not answer is an error, never a hang), and every
@@ -35,9 +35,22 @@ use crate::error::{PulseError, Result};
 /// Prefix of the table options that configure S3.
 pub const AWS_PREFIX: &str = "aws.";
 
-/// The `aws.*` options that are credentials: kept out of
-/// [`Location::options`], so they never leave the process that was given them.
-pub const SECRET_AWS_OPTIONS: &[&str] = &["access_key_id", "secret_access_key", "session_token", "token"];
+/// The `aws.*` options that may leave the process that was given them
+/// ([`Location::options`]): where the store is and how to reach it, never
+/// a credential or a key (an allowlist, so a new secret option stays home).
+pub const SHAREABLE_AWS_OPTIONS: &[&str] = &[
+    "endpoint",
+    "endpoint_url",
+    "region",
+    "default_region",
+    "allow_http",
+    "virtual_hosted_style_request",
+    "skip_signature",
+    "unsigned_payload",
+    "checksum_algorithm",
+    "s3_express",
+    "request_payer",
+];
 
 /// A resolved location: the store, and the prefix within it.
 #[derive(Debug, Clone)]
@@ -50,8 +63,11 @@ pub struct Location {
     pub store: Arc<dyn ObjectStore>,
     /// The prefix within the store; objects are listed below it.
     pub prefix: Path,
-    /// The `aws.*` options it was opened with, credentials left out.
+    /// The `aws.*` options it was opened with that may travel
+    /// ([`SHAREABLE_AWS_OPTIONS`]).
     pub options: BTreeMap<String, String>,
+    /// A local folder's absolute `file://` URL.
+    pub folder_url: Option<String>,
 }
 
 impl Location {
@@ -65,10 +81,15 @@ impl Location {
     /// folder if the processes share a file system), whatever directory
     /// that process runs in.
     pub fn shareable(&self) -> String {
-        if self.store_url.as_str().starts_with("file://") {
-            format!("file:///{}", self.prefix)
-        } else {
-            self.display.clone()
+        self.folder_url.clone().unwrap_or_else(|| self.display.clone())
+    }
+
+    /// The location as it travels to another process.
+    pub fn shared(&self) -> SharedLocation {
+        SharedLocation {
+            url: self.shareable(),
+            display: self.display.clone(),
+            options: self.options.clone(),
         }
     }
 }
@@ -103,9 +124,10 @@ pub fn resolve(runtime: &RuntimeEnv, location: &str, aws: &BTreeMap<String, Stri
             store_url,
             store,
             prefix,
+            folder_url: None,
             options: aws
                 .iter()
-                .filter(|(k, _)| !SECRET_AWS_OPTIONS.contains(&k.as_str()))
+                .filter(|(k, _)| SHAREABLE_AWS_OPTIONS.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         });
@@ -131,30 +153,36 @@ pub fn resolve(runtime: &RuntimeEnv, location: &str, aws: &BTreeMap<String, Stri
         store: Arc::new(object_store::local::LocalFileSystem::new()),
         prefix,
         options: BTreeMap::new(),
+        folder_url: Url::from_directory_path(&absolute).ok().map(String::from),
     })
 }
 
-/// A URL's path, percent-decoded once.
-/// Opens a location that another process resolved, from what its plan
-/// carries (the location and its non-secret options): a store this
-/// process already has for the bucket wins; otherwise one is built from
-/// this process's `AWS_*` environment and those options.
-pub fn reopen(runtime: &RuntimeEnv, location: &str, options: &BTreeMap<String, String>) -> Result<Location> {
-    let bucket = location
-        .strip_prefix("s3://")
-        .map(|rest| rest.split_once('/').map_or(rest, |(bucket, _)| bucket));
-    let registered = bucket
-        .and_then(|b| ObjectStoreUrl::parse(format!("s3://{b}/")).ok())
-        .is_some_and(|url| runtime.object_store(&url).is_ok());
-    let mut opened = if registered || bucket.is_none() {
-        resolve(runtime, location, &BTreeMap::new())?
-    } else {
-        resolve(runtime, location, options)?
-    };
-    opened.options = options.clone();
+/// A location as it travels to another process: where it is (an `s3://`
+/// URL, or a local folder's absolute `file://` URL), how the user wrote
+/// it (for errors), and its shareable options.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "distributed", derive(serde::Serialize, serde::Deserialize))]
+pub struct SharedLocation {
+    /// Where it is, for any process on the same storage.
+    pub url: String,
+    /// As the user wrote it.
+    pub display: String,
+    /// Its [`SHAREABLE_AWS_OPTIONS`].
+    pub options: BTreeMap<String, String>,
+}
+
+/// Opens a location that another process resolved ([`Location::shared`]):
+/// with its shareable options and this process's `AWS_*` environment for
+/// the rest (its credentials); without options, a store this process has
+/// for the bucket, or one from its environment.
+pub fn reopen(runtime: &RuntimeEnv, shared: &SharedLocation) -> Result<Location> {
+    let mut opened = resolve(runtime, &shared.url, &shared.options)?;
+    opened.display = shared.display.clone();
+    opened.options = shared.options.clone();
     Ok(opened)
 }
 
+/// A URL's path, percent-decoded once.
 fn percent_decode(path: &str) -> std::result::Result<String, String> {
     percent_encoding::percent_decode_str(path)
         .decode_utf8()

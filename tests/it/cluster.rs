@@ -11,14 +11,14 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable, CustomersView};
 use pulse::engine::distributed::{ClusterSettings, InProcessCluster, client_state};
 use pulse::engine::jsonl::JsonLinesTable;
 use pulse::engine::kafka::{CacheTable, DecodedLogCache, KafkaTable, KafkaTableConfig};
 use pulse::engine::lake::{Lake, LakeOrdersTable};
 use pulse::engine::messages::MalformedPolicy;
-use pulse::engine::session::pulse_context;
+use pulse::engine::session::{pulse_context, pulse_state};
 use pulse::engine::views::load_views;
 
 use crate::cli::{AS_OF, generate, pulse, text};
@@ -46,12 +46,18 @@ fn on_big_stacks<F: Future<Output = ()>>(test: impl FnOnce() -> F + Send + 'stat
 /// executors (two task slots each).
 async fn local_and_clustered() -> (SessionContext, SessionContext, InProcessCluster) {
     let settings = Arc::new(ClusterSettings::default());
-    let client = pulse_context();
+    let client = four_partitions();
     let cluster = InProcessCluster::start(2, 2, client.runtime_env(), ClusterSettings::default())
         .await
         .unwrap();
     let clustered = SessionContext::new_with_state(client_state(client.state(), cluster.url(), &settings).unwrap());
-    (pulse_context(), clustered, cluster)
+    (four_partitions(), clustered, cluster)
+}
+
+/// A Pulse session that splits scans into 4 partitions whatever the
+/// machine's cores, so that every stage has several tasks to slice.
+fn four_partitions() -> SessionContext {
+    SessionContext::new_with_state(pulse_state(SessionConfig::new().with_target_partitions(4)))
 }
 
 fn register_customers(ctx: &SessionContext, dir: &Path) {
@@ -239,8 +245,13 @@ fn the_answer_from_the_lake_and_the_kafka_tail_is_the_same_on_a_cluster() {
             // both sides were read: rows below the floors from the lake's
             // Parquet files, the tail from Kafka
             let explained = rows(&clustered, "EXPLAIN SELECT count(*) FROM orders").await.join("\n");
-            assert!(explained.contains("DataSourceExec"), "{explained}");
-            assert!(explained.contains("KafkaScanExec"), "{explained}");
+            let stages = explained.split("distributed_plan").nth(1).unwrap_or_default();
+            assert!(
+                stages.contains("DataSourceExec"),
+                "the lake's Parquet files: {explained}"
+            );
+            assert!(stages.contains("SlicedScanExec"), "the Kafka tail: {explained}");
+            assert!(!stages.contains("DeltaScanExec"), "{explained}");
         }
     });
 }
@@ -253,6 +264,10 @@ fn a_table_that_cannot_be_shipped_fails_naming_itself() {
         clustered
             .register_table("pulse_cache", Arc::new(CacheTable::new(cache)))
             .unwrap();
+        // information_schema is answered on the client, as Ballista does
+        assert!(!rows(&clustered, "SHOW TABLES").await.is_empty());
+        let e = error(&clustered, "SELECT * FROM pulse_cut()").await;
+        assert!(e.contains("scheduler plans them"), "{e}");
         let e = error(&clustered, "SELECT * FROM pulse_cache").await;
         assert!(e.contains("'pulse_cache'") && e.contains("cannot be shipped"), "{e}");
         assert!(e.contains("CacheTable"), "{e}");

@@ -82,8 +82,7 @@ impl CustomersExec {
 #[cfg(feature = "distributed")]
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct CustomersScanWire {
-    location: String,
-    options: std::collections::BTreeMap<String, String>,
+    location: crate::storage::SharedLocation,
     view: CustomersView,
     batches: Vec<Batch>,
     pruned: usize,
@@ -95,8 +94,7 @@ impl CustomersExec {
     /// The scan to ship.
     pub(crate) fn to_wire(&self) -> CustomersScanWire {
         CustomersScanWire {
-            location: self.location.shareable(),
-            options: self.location.options.clone(),
+            location: self.location.shared(),
             view: self.view,
             batches: self.batches.as_ref().clone(),
             pruned: self.pruned,
@@ -110,7 +108,7 @@ impl CustomersExec {
         wire: CustomersScanWire,
         runtime: &datafusion::execution::runtime_env::RuntimeEnv,
     ) -> Result<Self> {
-        let location = crate::storage::reopen(runtime, &wire.location, &wire.options)?;
+        let location = crate::storage::reopen(runtime, &wire.location)?;
         Self::new(location, wire.view, wire.batches, wire.pruned, wire.projection)
     }
 }

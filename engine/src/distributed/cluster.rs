@@ -37,8 +37,8 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use ballista_scheduler::scheduler_server::SessionBuilder;
-use datafusion::catalog::Session;
 use datafusion::catalog::view::ViewTable;
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::listing::ListingTable;
@@ -58,14 +58,23 @@ use url::Url;
 
 use super::codec::{PulseLogicalCodec, PulsePhysicalCodec};
 use super::slice::SliceForTasks;
+use crate::kafka::PulseCutFunction;
 use crate::session::pulse_state_with_runtime;
 
 /// What one cluster process adds to every table and scan it decodes.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ClusterSettings {
     /// librdkafka properties of this process (its own secrets among them:
     /// `sasl.password`, …), added over the shipped ones.
     pub kafka_client: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ClusterSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // the values may be secrets: show the keys only
+        let keys: Vec<&String> = self.kafka_client.keys().collect();
+        f.debug_struct("ClusterSettings").field("kafka_client", &keys).finish()
+    }
 }
 
 /// The host and port of a scheduler URL, `df://HOST:PORT`.
@@ -78,7 +87,8 @@ pub fn parse_scheduler_url(url: &str) -> Result<(String, u16)> {
         return Err(bad("no host"));
     }
     let port = port.parse().map_err(|_| bad("the port is not a number"))?;
-    Ok((host.trim_matches(['[', ']']).to_string(), port))
+    // an IPv6 host keeps its brackets: it goes into http://HOST:PORT
+    Ok((host.to_string(), port))
 }
 
 /// The Ballista codec (Pulse's, composed with Ballista's) of a process.
@@ -139,6 +149,7 @@ pub fn client_state(state: SessionState, url: &str, settings: &Arc<ClusterSettin
         .build();
     // Ballista's upgrade replaced the scalar functions.
     pulse_udfs::register_state(&mut state)?;
+    state.register_udtf(PulseCutFunction::NAME, Arc::new(NoCutsHere));
     Ok(state)
 }
 
@@ -159,8 +170,17 @@ impl QueryPlanner for ShippableFirst {
         logical_plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if matches!(logical_plan, LogicalPlan::Dml(_) | LogicalPlan::Copy(_)) {
+            return Err(DataFusionError::NotImplemented(
+                "a clustered session only reads: run INSERT and COPY without --cluster".into(),
+            ));
+        }
         logical_plan.apply_with_subqueries(|node| {
             if let LogicalPlan::TableScan(scan) = node {
+                // Ballista answers information_schema on the client
+                if scan.table_name.schema() == Some("information_schema") {
+                    return Ok(TreeNodeRecursion::Continue);
+                }
                 let table = source_as_provider(&scan.source)?;
                 let native = table.is::<ListingTable>() || table.is::<ViewTable>();
                 if !native {
@@ -171,6 +191,21 @@ impl QueryPlanner for ShippableFirst {
             Ok(TreeNodeRecursion::Continue)
         })?;
         self.ballista.create_physical_plan(logical_plan, session).await
+    }
+}
+
+/// `pulse_cut()` in a clustered session: the cuts are planned, and
+/// recorded, by the scheduler, so this process has none to list.
+#[derive(Debug)]
+struct NoCutsHere;
+
+impl TableFunctionImpl for NoCutsHere {
+    fn call_with_args(&self, _args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        Err(DataFusionError::NotImplemented(
+            "pulse_cut() lists the cuts this process planned; on a cluster the scheduler plans them \
+             (pin a cut with SET pulse.offsets, or run without --cluster to see it)"
+                .into(),
+        ))
     }
 }
 

@@ -19,9 +19,8 @@
 //! and the decoding process adds its own ([`ClusterSettings`]); a decoded
 //! scan reads exactly the ranges, objects and groups that were encoded.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -47,7 +46,7 @@ use crate::kafka::exec::KafkaScanWire;
 use crate::kafka::{KafkaScanExec, KafkaTable, KafkaTableConfig};
 use crate::lake::{Lake, LakeOrdersTable};
 use crate::messages::MalformedPolicy;
-use crate::storage;
+use crate::storage::{self, SharedLocation};
 
 /// A table as it travels from a client to the scheduler: what the
 /// scheduler needs to plan its scans itself.
@@ -59,16 +58,14 @@ enum TableWire {
         policy: MalformedPolicy,
     },
     Customers {
-        location: String,
-        options: BTreeMap<String, String>,
+        location: SharedLocation,
         view: CustomersView,
     },
     /// One Arrow IPC stream per partition.
     Memory(Vec<Vec<u8>>),
     /// `orders` = the lake ∪ the topic's tail.
     LakeOrders {
-        lake: String,
-        options: BTreeMap<String, String>,
+        lake: SharedLocation,
         kafka: KafkaTableConfig,
     },
 }
@@ -84,6 +81,28 @@ enum ScanWire {
 }
 
 impl ScanWire {
+    /// The wire form of a [`SlicedScanExec`]; a bare Pulse scan is refused,
+    /// as every task would read it whole.
+    fn of_sliced(node: &dyn ExecutionPlan) -> Result<Option<Self>> {
+        if let Some(sliced) = node.downcast_ref::<SlicedScanExec>() {
+            return match Self::of(sliced.scan().as_ref()) {
+                Some(scan) => Ok(Some(ScanWire::Sliced(Box::new(scan)))),
+                None => Err(DataFusionError::NotImplemented(format!(
+                    "a sliced {} cannot be shipped to a Ballista executor",
+                    sliced.scan().name()
+                ))),
+            };
+        }
+        match Self::of(node) {
+            Some(_) => Err(DataFusionError::Internal(format!(
+                "{} is not sliced for Ballista's tasks (each would read all of it); plan it in a \
+                 scheduler's session",
+                node.name()
+            ))),
+            None => Ok(None),
+        }
+    }
+
     /// A Pulse scan's wire form, if `node` is one.
     fn of(node: &dyn ExecutionPlan) -> Option<Self> {
         if let Some(scan) = node.downcast_ref::<KafkaScanExec>() {
@@ -92,8 +111,6 @@ impl ScanWire {
             Some(ScanWire::JsonLines(scan.to_wire()))
         } else if let Some(scan) = node.downcast_ref::<CustomersExec>() {
             Some(ScanWire::Customers(scan.to_wire()))
-        } else if let Some(sliced) = node.downcast_ref::<SlicedScanExec>() {
-            Self::of(sliced.scan().as_ref()).map(|scan| ScanWire::Sliced(Box::new(scan)))
         } else {
             None
         }
@@ -105,6 +122,11 @@ impl ScanWire {
 pub struct PulseLogicalCodec {
     ballista: BallistaLogicalExtensionCodec,
     settings: Arc<ClusterSettings>,
+    /// Tables decoded and still in use, by their encoding: the scans of
+    /// one table in one plan share one decoded table, and so one cut of
+    /// the topic and one snapshot of the lake per statement, as they do
+    /// in the client's session.
+    decoded: Mutex<Vec<(Vec<u8>, Weak<dyn TableProvider>)>>,
 }
 
 impl PulseLogicalCodec {
@@ -113,6 +135,20 @@ impl PulseLogicalCodec {
         Self {
             ballista: BallistaLogicalExtensionCodec::default(),
             settings,
+            decoded: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The table still in use that `buf` decoded to, if any.
+    fn in_use(&self, buf: &[u8]) -> Option<Arc<dyn TableProvider>> {
+        let mut decoded = self.decoded.lock().ok()?;
+        decoded.retain(|(_, table)| table.strong_count() > 0);
+        decoded.iter().find(|(b, _)| b == buf).and_then(|(_, t)| t.upgrade())
+    }
+
+    fn remember(&self, buf: &[u8], table: &Arc<dyn TableProvider>) {
+        if let Ok(mut decoded) = self.decoded.lock() {
+            decoded.push((buf.to_vec(), Arc::downgrade(table)));
         }
     }
 }
@@ -120,8 +156,11 @@ impl PulseLogicalCodec {
 /// The name of a provider's type, from its `Debug` form, for errors.
 fn kind_of(table: &dyn TableProvider) -> String {
     let shown = format!("{table:?}");
-    let end = shown.find([' ', '{', '(']).unwrap_or(shown.len()).min(60);
-    shown[..end].to_string()
+    shown
+        .chars()
+        .take_while(|c| !matches!(c, ' ' | '{' | '('))
+        .take(60)
+        .collect()
 }
 
 fn encode_table(table_ref: &TableReference, node: &dyn TableProvider) -> Result<Option<TableWire>> {
@@ -138,15 +177,13 @@ fn encode_table(table_ref: &TableReference, node: &dyn TableProvider) -> Result<
     }
     if let Some(t) = node.downcast_ref::<CustomersTable>() {
         return Ok(Some(TableWire::Customers {
-            location: t.location().shareable(),
-            options: t.location().options.clone(),
+            location: t.location().shared(),
             view: t.view(),
         }));
     }
     if let Some(t) = node.downcast_ref::<LakeOrdersTable>() {
         return Ok(Some(TableWire::LakeOrders {
-            lake: t.lake().shareable().to_string(),
-            options: t.lake().options().clone(),
+            lake: t.lake().shared(),
             kafka: t.kafka().config().without_secrets(),
         }));
     }
@@ -193,21 +230,20 @@ impl LogicalExtensionCodec for PulseLogicalCodec {
             (Tag::Ballista, rest) => return self.ballista.try_decode_table_provider(rest, table_ref, schema, ctx),
             (Tag::Pulse, rest) => rest,
         };
-        Ok(match wire::get::<TableWire>(rest, &what)? {
+        if let Some(table) = self.in_use(buf) {
+            return Ok(table);
+        }
+        let table: Arc<dyn TableProvider> = match wire::get::<TableWire>(rest, &what)? {
             TableWire::Kafka(cfg) => Arc::new(KafkaTable::new_unchecked(
                 cfg.with_client_properties(&self.settings.kafka_client),
             )?),
             TableWire::JsonLines { path, policy } => Arc::new(JsonLinesTable::try_new(path, policy)?),
-            TableWire::Customers {
-                location,
-                options,
-                view,
-            } => {
-                let opened = storage::reopen(ctx.runtime_env().as_ref(), &location, &options)?;
+            TableWire::Customers { location, view } => {
+                let opened = storage::reopen(ctx.runtime_env().as_ref(), &location)?;
                 Arc::new(CustomersTable::from_location(opened, view))
             }
-            TableWire::LakeOrders { lake, options, kafka } => {
-                let lake = Lake::reopen(ctx.runtime_env().as_ref(), &lake, &options)?;
+            TableWire::LakeOrders { lake, kafka } => {
+                let lake = Lake::reopen(ctx.runtime_env().as_ref(), &lake)?;
                 let kafka = KafkaTable::new_unchecked(kafka.with_client_properties(&self.settings.kafka_client))?;
                 Arc::new(LakeOrdersTable::try_new(lake, kafka)?)
             }
@@ -218,7 +254,9 @@ impl LogicalExtensionCodec for PulseLogicalCodec {
                     .collect::<Result<Vec<_>>>()?;
                 Arc::new(MemTable::try_new(schema, partitions)?)
             }
-        })
+        };
+        self.remember(buf, &table);
+        Ok(table)
     }
 
     fn try_encode_table_provider(
@@ -316,7 +354,7 @@ impl PhysicalExtensionCodec for PulsePhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
-        let Some(scan) = ScanWire::of(node.as_ref()) else {
+        let Some(scan) = ScanWire::of_sliced(node.as_ref())? else {
             let name = node.name().to_string();
             buf.push(Tag::Ballista as u8);
             return self.ballista.try_encode(node, buf, proto_converter).map_err(|e| {
@@ -326,5 +364,70 @@ impl PhysicalExtensionCodec for PulsePhysicalCodec {
             });
         };
         wire::put(buf, &scan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::customers::CustomerBatchesConfig;
+    use datafusion::arrow::datatypes::Schema;
+    use datafusion::execution::runtime_env::RuntimeEnv;
+
+    fn encoded(table: Arc<dyn TableProvider>) -> String {
+        let codec = PulseLogicalCodec::new(Arc::new(ClusterSettings::default()));
+        let mut buf = Vec::new();
+        codec
+            .try_encode_table_provider(&TableReference::bare("t"), table, &mut buf)
+            .unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    #[test]
+    fn secrets_never_travel_in_a_shipped_table() {
+        let kafka = KafkaTableConfig::new("b:9092", "orders")
+            .with_client_property("sasl.password", "K4FKA-S3CRET")
+            .with_client_property("ssl.key.password", "K3Y-S3CRET")
+            .with_client_property("security.protocol", "SASL_SSL");
+        let shipped = encoded(Arc::new(KafkaTable::new_unchecked(kafka).unwrap()));
+        assert!(!shipped.contains("S3CRET"), "{shipped}");
+        assert!(
+            shipped.contains("SASL_SSL"),
+            "other client properties travel: {shipped}"
+        );
+
+        let customers = CustomerBatchesConfig::new("s3://bucket/customers/")
+            .with_aws("access_key_id", "AK-S3CRET")
+            .with_aws("secret_access_key", "SK-S3CRET")
+            .with_aws("sse_customer_key_base64", "SSE-S3CRET")
+            .with_aws("endpoint", "http://minio:9000");
+        let table = CustomersTable::try_new(customers, &RuntimeEnv::default()).unwrap();
+        let shipped = encoded(Arc::new(table));
+        assert!(!shipped.contains("S3CRET"), "{shipped}");
+        assert!(
+            shipped.contains("http://minio:9000"),
+            "where the store is travels: {shipped}"
+        );
+    }
+
+    #[test]
+    fn one_encoded_table_decodes_to_one_table_while_in_use() {
+        let codec = PulseLogicalCodec::new(Arc::new(ClusterSettings::default()));
+        let table: Arc<dyn TableProvider> =
+            Arc::new(KafkaTable::new_unchecked(KafkaTableConfig::new("b:9092", "orders")).unwrap());
+        let mut buf = Vec::new();
+        codec
+            .try_encode_table_provider(&TableReference::bare("orders"), table, &mut buf)
+            .unwrap();
+        let ctx = datafusion::prelude::SessionContext::new().task_ctx();
+        let decode = || {
+            codec
+                .try_decode_table_provider(&buf, &TableReference::bare("orders"), Arc::new(Schema::empty()), &ctx)
+                .unwrap()
+        };
+        let (a, b) = (decode(), decode());
+        assert!(Arc::ptr_eq(&a, &b), "two scans of one table in one plan share it");
+        drop((a, b));
+        assert!(codec.in_use(&buf).is_none(), "a table no plan holds is forgotten");
     }
 }

@@ -14,8 +14,9 @@
 //! number; Ballista restricts that child like any in-memory scan, and
 //! partition `j` of the wrapper reads the scan partition that row `j`
 //! names. The tables wrap their scans themselves, when the session is a
-//! scheduler's: Ballista's adaptive planner replaces a session's physical
-//! optimizer rules, so a rule would not be applied.
+//! scheduler's, rather than a physical optimizer rule: Ballista's adaptive
+//! planner replaces a session's rules, and a scan must be sliced whichever
+//! planner a session uses.
 //!
 //! What must stay true: the wrapper has exactly as many partitions as its
 //! child, and partition `j` reads exactly the one scan partition named by
@@ -34,6 +35,7 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning, PlanProperties,
     SendableRecordBatchStream,
@@ -100,9 +102,16 @@ impl SlicedScanExec {
             .partitions()
             .get(partition)
             .and_then(|rows| rows.first())
-            .and_then(|row| row.column(0).as_primitive_opt::<UInt32Type>().map(|c| c.value(0)));
+            .and_then(|row| row.column(0).as_primitive_opt::<UInt32Type>())
+            .filter(|numbers| numbers.len() == 1)
+            .map(|numbers| numbers.value(0) as usize);
+        let scans = self.scan.output_partitioning().partition_count();
         match number {
-            Some(n) => Ok(n as usize),
+            Some(n) if n < scans => Ok(n),
+            Some(n) => internal_err!(
+                "a sliced {} names its partition {n}, but it has {scans}",
+                self.scan.name()
+            ),
             None => internal_err!(
                 "a sliced {} has no scan partition for its partition {partition}",
                 self.scan.name()
@@ -155,6 +164,14 @@ impl ExecutionPlan for SlicedScanExec {
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         self.scan.execute(self.scan_partition(partition)?, context)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        self.scan.metrics()
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
     }
 }
 

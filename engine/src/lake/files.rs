@@ -47,7 +47,7 @@ pub(crate) struct LakeFiles {
 
 impl LakeFiles {
     /// The files of `delta`'s loaded snapshot, in `schema` (delta-rs's
-    /// schema of the table: data columns, then partition columns).
+    /// schema of the table, partition columns among its columns).
     pub(crate) fn try_new(lake: &Lake, table: LakeTable, delta: &DeltaTable, schema: SchemaRef) -> Result<Self> {
         let state = delta.snapshot().map_err(|e| lake.error(table, e))?;
         let names: Vec<String> = state.metadata().partition_columns().to_vec();
@@ -81,7 +81,13 @@ impl LakeFiles {
             for field in &partition_cols {
                 let value = match values.get(field.name()) {
                     Some(Some(text)) => ScalarValue::try_from_string(text.clone(), field.data_type()),
-                    _ => ScalarValue::try_from(field.data_type()),
+                    Some(None) => ScalarValue::try_from(field.data_type()),
+                    None => {
+                        return Err(lake.error(
+                            table,
+                            format!("file {relative} has no value for partition column {}", field.name()),
+                        ));
+                    }
                 }
                 .map_err(|e| {
                     lake.error(
@@ -94,6 +100,8 @@ impl LakeFiles {
             let path = Path::parse(format!("{prefix}/{relative}")).map_err(|e| lake.error(table, e))?;
             let size = u64::try_from(view.size()).unwrap_or(0);
             let mut file = PartitionedFile::new(path.to_string(), size);
+            // the parsed path itself: from a string it would be encoded again
+            file.object_meta.location = path;
             file.partition_values = partition_values;
             files.push(file);
         }

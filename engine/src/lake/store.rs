@@ -77,10 +77,10 @@ impl Lake {
     }
 
     /// Opens the lake another process opened, from what its plan carries
-    /// ([`Lake::shareable`], [`Lake::options`]), with this process's
-    /// credentials ([`storage::reopen`]).
-    pub fn reopen(runtime: &RuntimeEnv, location: &str, options: &BTreeMap<String, String>) -> Result<Self> {
-        Self::at(location, storage::reopen(runtime, location, options)?)
+    /// ([`Lake::shared`]), with this process's credentials
+    /// ([`storage::reopen`]).
+    pub fn reopen(runtime: &RuntimeEnv, shared: &storage::SharedLocation) -> Result<Self> {
+        Self::at(&shared.display, storage::reopen(runtime, shared)?)
     }
 
     fn at(location: &str, resolved: storage::Location) -> Result<Self> {
@@ -105,14 +105,13 @@ impl Lake {
         })
     }
 
-    /// The root as another process on a shared file system opens it.
-    pub fn shareable(&self) -> &str {
-        &self.shareable
-    }
-
-    /// The `aws.*` options it was opened with, credentials left out.
-    pub fn options(&self) -> &BTreeMap<String, String> {
-        &self.options
+    /// The root as it travels to another process.
+    pub fn shared(&self) -> storage::SharedLocation {
+        storage::SharedLocation {
+            url: self.shareable.clone(),
+            display: self.display.clone(),
+            options: self.options.clone(),
+        }
     }
 
     /// The lake's root as the user gave it.
