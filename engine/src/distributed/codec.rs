@@ -109,10 +109,9 @@ impl ScanWire {
             Some(ScanWire::Kafka(Box::new(scan.to_wire())))
         } else if let Some(scan) = node.downcast_ref::<JsonLinesScanExec>() {
             Some(ScanWire::JsonLines(scan.to_wire()))
-        } else if let Some(scan) = node.downcast_ref::<CustomersExec>() {
-            Some(ScanWire::Customers(scan.to_wire()))
         } else {
-            None
+            node.downcast_ref::<CustomersExec>()
+                .map(|scan| ScanWire::Customers(scan.to_wire()))
         }
     }
 }
@@ -126,8 +125,11 @@ pub struct PulseLogicalCodec {
     /// one table in one plan share one decoded table, and so one cut of
     /// the topic and one snapshot of the lake per statement, as they do
     /// in the client's session.
-    decoded: Mutex<Vec<(Vec<u8>, Weak<dyn TableProvider>)>>,
+    decoded: Mutex<Vec<Decoded>>,
 }
+
+/// A decoded table and the buffer it came from.
+type Decoded = (Vec<u8>, Weak<dyn TableProvider>);
 
 impl PulseLogicalCodec {
     /// A codec whose decoded tables get this process's `settings`.
