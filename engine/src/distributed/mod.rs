@@ -14,7 +14,7 @@
 //! - [`cluster`]: the client session (`--cluster`), the scheduler and the
 //!   executor (`pulse scheduler`, `pulse executor`), and a whole cluster
 //!   in one process for tests.
-//! - [`slice`]: how each Ballista task reads only its share of a scan.
+//! - [`slice`](mod@slice): how each Ballista task reads only its share of a scan.
 //! - [`wire`]: how Pulse's parts are written inside a codec's buffer.
 //!
 //! What must stay true: a table or scan that cannot be shipped fails when

@@ -1,5 +1,5 @@
 //! [`SlicedScanExec`]: a Pulse scan in a form Ballista can give each task
-//! its share of, and [`for_tasks`], which every Pulse table's scan goes
+//! its share of, and `for_tasks`, which every Pulse table's scan goes
 //! through so that a scheduler's session ([`SliceForTasks`]) plans it in
 //! that form.
 //!
