@@ -123,6 +123,20 @@ fn the_answer_from_a_broker_with_hostile_messages_is_the_same_on_a_cluster() {
             let dir = tempfile::tempdir().unwrap();
             let bootstrap = broker.bootstrap();
             let topic = broker.topic("cluster", 3).await;
+            // first in partition 2, before the history: an order of 3 hours
+            // before T in a message stamped 40 days before (so before the
+            // window's cut and beyond its guard stretch), 150 old orders,
+            // and a message whose event time is 45 days from its stamp.
+            // The cut check sees that one in its guard stretch and reads the
+            // rest of the partition, which holds early-1: only a task that
+            // reads every range of the partition can do that.
+            let t = chrono::DateTime::parse_from_rfc3339(AS_OF).unwrap().timestamp_millis();
+            let (hour, day) = (3_600_000, 86_400_000);
+            let old = t - 40 * day;
+            let mut first = vec![Msg::new(2, old, order("early-1", "c-4", 7.5, t - 3 * hour))];
+            first.extend((0..150).map(|i| Msg::new(2, old, order(&format!("old-{i}"), "c-5", 1.0, old))));
+            first.push(Msg::new(2, old, order("skewed-1", "c-6", 2.0, t + 5 * day)));
+            produce(&bootstrap, &topic, &first);
             let out = pulse(&[
                 "generate",
                 "--seed",
@@ -143,8 +157,6 @@ fn the_answer_from_a_broker_with_hostile_messages_is_the_same_on_a_cluster() {
             assert!(out.status.success(), "{}: {}", broker.name(), text(&out.stderr));
             // duplicates of generated orders with other figures, a late
             // copy, malformed bytes and a message with no body
-            let t = chrono::DateTime::parse_from_rfc3339(AS_OF).unwrap().timestamp_millis();
-            let hour = 3_600_000;
             produce(
                 &bootstrap,
                 &topic,
@@ -164,14 +176,28 @@ fn the_answer_from_a_broker_with_hostile_messages_is_the_same_on_a_cluster() {
             );
             let (local, clustered, _cluster) = local_and_clustered().await;
             for ctx in [&local, &clustered] {
+                // ranges of at most 300 messages: each partition is split
+                // into several, so a time-cut partition's ranges must be
+                // kept in one task for its cut check (the late copy above
+                // contradicts the cut of partition 2)
                 let config = KafkaTableConfig::new(bootstrap.clone(), topic.clone())
-                    .with_malformed_policy(MalformedPolicy::DeadLetter);
+                    .with_malformed_policy(MalformedPolicy::DeadLetter)
+                    .with_max_messages_per_split(300);
                 ctx.register_table("orders", Arc::new(KafkaTable::try_new(config).await.unwrap()))
                     .unwrap();
                 register_customers(ctx, &dir.path().join("customers"));
                 load_views(ctx).await.unwrap();
             }
             assert_same_rows(&local, &clustered, broker.name()).await;
+            for id in ["late-1", "early-1"] {
+                let sql = format!("SELECT count(*) FROM orders_clean WHERE order_id = '{id}'");
+                assert_eq!(
+                    rows(&clustered, &sql).await,
+                    vec!["1"],
+                    "{}: {id} is read",
+                    broker.name()
+                );
+            }
             // the last message of each partition is one of the malformed
             // ones produced above, and it is a dead letter
             let last_is_dead = "SELECT _partition, max(_offset) FILTER (WHERE _error IS NOT NULL) = max(_offset) \
