@@ -175,6 +175,7 @@ impl QueryPlanner for ShippableFirst {
                 "a clustered session only reads: run INSERT and COPY without --cluster".into(),
             ));
         }
+        let mut unshippable = Vec::new();
         logical_plan.apply_with_subqueries(|node| {
             if let LogicalPlan::TableScan(scan) = node {
                 // Ballista answers information_schema on the client
@@ -184,12 +185,22 @@ impl QueryPlanner for ShippableFirst {
                 let table = source_as_provider(&scan.source)?;
                 let native = table.is::<ListingTable>() || table.is::<ViewTable>();
                 if !native {
-                    self.codec
-                        .try_encode_table_provider(&scan.table_name, table, &mut Vec::new())?;
+                    let refused =
+                        self.codec
+                            .try_encode_table_provider(&scan.table_name, Arc::clone(&table), &mut Vec::new());
+                    if let Err(e) = refused {
+                        unshippable.push((table, e));
+                    }
                 }
             }
             Ok(TreeNodeRecursion::Continue)
         })?;
+        if let Some((table, refused)) = unshippable.into_iter().next() {
+            // a table that cannot be planned even here (a source that was
+            // not given) says why first
+            table.scan(session, None, &[], Some(0)).await?;
+            return Err(refused);
+        }
         self.ballista.create_physical_plan(logical_plan, session).await
     }
 }
