@@ -356,7 +356,7 @@ impl PhysicalExtensionCodec for PulsePhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
-        let Some(scan) = ScanWire::of_sliced(node.as_ref())? else {
+        let Some(mut scan) = ScanWire::of_sliced(node.as_ref())? else {
             let name = node.name().to_string();
             buf.push(Tag::Ballista as u8);
             return self.ballista.try_encode(node, buf, proto_converter).map_err(|e| {
@@ -365,6 +365,12 @@ impl PhysicalExtensionCodec for PulsePhysicalCodec {
                 ))
             });
         };
+        // the scheduler's own client properties stay on the scheduler
+        if let ScanWire::Sliced(inner) = &mut scan
+            && let ScanWire::Kafka(kafka) = inner.as_mut()
+        {
+            kafka.drop_local(&self.settings.kafka_client);
+        }
         wire::put(buf, &scan)
     }
 }
@@ -410,6 +416,36 @@ mod tests {
             shipped.contains("http://minio:9000"),
             "where the store is travels: {shipped}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_schedulers_own_client_properties_stay_home() {
+        use datafusion::prelude::{SessionConfig, SessionContext};
+        let broker = rdkafka::mocking::MockCluster::new(1).unwrap();
+        broker.create_topic("orders", 2, 1).unwrap();
+        let settings = ClusterSettings {
+            kafka_client: [("client.rack".to_string(), "scheduler-rack".to_string())].into(),
+        };
+        let cfg = KafkaTableConfig::new(broker.bootstrap_servers(), "orders")
+            .with_client_property("client.id", "from-the-client")
+            .with_client_properties(&settings.kafka_client);
+        let table = KafkaTable::new_unchecked(cfg).unwrap();
+        // a scan planned in a scheduler's session
+        let config = SessionConfig::new().with_extension(Arc::new(super::super::slice::SliceForTasks));
+        let state = SessionContext::new_with_config(config).state();
+        let plan = table.scan(&state, None, &[], None).await.unwrap();
+        let codec = PulsePhysicalCodec::new(Arc::new(settings));
+        let mut buf = Vec::new();
+        codec
+            .try_encode(
+                plan,
+                &mut buf,
+                &datafusion_proto::physical_plan::DefaultPhysicalProtoConverter {},
+            )
+            .unwrap();
+        let shipped = String::from_utf8_lossy(&buf);
+        assert!(!shipped.contains("scheduler-rack"), "{shipped}");
+        assert!(shipped.contains("from-the-client"), "{shipped}");
     }
 
     #[test]

@@ -163,6 +163,12 @@ impl KafkaScanWire {
     pub(crate) fn config(&self) -> &KafkaTableConfig {
         &self.cfg
     }
+
+    /// Leaves out client properties `local` holds: the encoding process
+    /// added them for itself, and the decoding one adds its own.
+    pub(crate) fn drop_local(&mut self, local: &std::collections::BTreeMap<String, String>) {
+        self.cfg.client.retain(|k, _| !local.contains_key(k));
+    }
 }
 
 #[cfg(feature = "distributed")]
