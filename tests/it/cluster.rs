@@ -278,6 +278,30 @@ fn the_answer_from_the_lake_and_the_kafka_tail_is_the_same_on_a_cluster() {
             );
             assert!(stages.contains("SlicedScanExec"), "the Kafka tail: {explained}");
             assert!(!stages.contains("DeltaScanExec"), "{explained}");
+            // a day's orders read that day's files of the lake, not all
+            let day = format!("SELECT count(*) FROM orders WHERE timestamp >= TIMESTAMP '{AS_OF}' - INTERVAL '1 day'");
+            assert_eq!(
+                rows(&clustered, &day).await,
+                rows(&local, &day).await,
+                "{}",
+                broker.name()
+            );
+            let files = |sql: String| {
+                let clustered = clustered.clone();
+                async move {
+                    rows(&clustered, &format!("EXPLAIN {sql}"))
+                        .await
+                        .join("\n")
+                        .matches(".parquet")
+                        .count()
+                }
+            };
+            let (all, one_day) = (files("SELECT count(*) FROM orders".into()).await, files(day).await);
+            assert!(
+                0 < one_day && one_day < all,
+                "{}: {one_day} of {all} files",
+                broker.name()
+            );
         }
     });
 }

@@ -8,9 +8,15 @@
 //! values from the log, and plans them as DataFusion's Parquet scan, which
 //! Ballista ships and splits between tasks itself.
 //!
-//! What must stay true: it reads exactly the snapshot's files, each with
-//! the partition values its log entry gives, in the schema delta-rs gives
-//! the table; a file with a deletion vector is refused (Pulse's lake never
+//! Filters that bound a partition column by a literal (`order_date >=
+//! DATE …`, as the lake's side of `orders` asks) prune the files whose
+//! partition value is outside; they are applied to the rows again.
+//!
+//! What must stay true: it reads exactly the snapshot's files that a
+//! filter cannot exclude, each with the partition values its log entry
+//! gives, in the schema delta-rs gives the table; a file with a null or
+//! incomparable partition value is kept; a file with a deletion vector is
+//! refused (Pulse's lake never
 //! writes one, and reading it whole would resurrect deleted rows).
 
 use std::sync::Arc;
@@ -26,7 +32,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use deltalake::DeltaTable;
 use object_store::path::Path;
@@ -118,6 +124,49 @@ impl LakeFiles {
     }
 }
 
+impl LakeFiles {
+    /// `(partition column index, op, literal)` if `filter` bounds a
+    /// partition column by a literal of its type.
+    fn bound(&self, filter: &Expr) -> Option<(usize, Operator, ScalarValue)> {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = filter else {
+            return None;
+        };
+        let (column, op, value) = match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) => (c, *op, v),
+            (Expr::Literal(v, _), Expr::Column(c)) => (c, op.swap()?, v),
+            _ => return None,
+        };
+        if !matches!(
+            op,
+            Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+        ) {
+            return None;
+        }
+        let i = self.partition_cols.iter().position(|f| f.name() == &column.name)?;
+        let value = value.cast_to(self.partition_cols[i].data_type()).ok()?;
+        Some((i, op, value))
+    }
+}
+
+/// Whether a file whose partition value is `value` may hold a row where
+/// `value op literal`; a null or incomparable value may.
+fn may_hold(value: &ScalarValue, op: Operator, literal: &ScalarValue) -> bool {
+    if value.is_null() || literal.is_null() {
+        return true;
+    }
+    let Some(order) = value.partial_cmp(literal) else {
+        return true;
+    };
+    match op {
+        Operator::Eq => order.is_eq(),
+        Operator::Lt => order.is_lt(),
+        Operator::LtEq => order.is_le(),
+        Operator::Gt => order.is_gt(),
+        Operator::GtEq => order.is_ge(),
+        _ => true,
+    }
+}
+
 #[async_trait]
 impl TableProvider for LakeFiles {
     fn schema(&self) -> SchemaRef {
@@ -128,13 +177,33 @@ impl TableProvider for LakeFiles {
         TableType::Base
     }
 
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| match self.bound(f) {
+                Some(_) => TableProviderFilterPushDown::Inexact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let bounds: Vec<(usize, Operator, ScalarValue)> = filters.iter().filter_map(|f| self.bound(f)).collect();
+        let files: Vec<&PartitionedFile> = self
+            .files
+            .iter()
+            .filter(|file| {
+                bounds
+                    .iter()
+                    .all(|(i, op, value)| may_hold(&file.partition_values[*i], *op, value))
+            })
+            .collect();
         let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
             .with_table_partition_cols(self.partition_cols.clone())
             .build();
@@ -155,9 +224,9 @@ impl TableProvider for LakeFiles {
             None => order,
         };
         let parts = state.config().target_partitions().max(1);
-        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); parts.min(self.files.len().max(1))];
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); parts.min(files.len().max(1))];
         let count = groups.len();
-        for (i, file) in self.files.iter().enumerate() {
+        for (i, file) in files.into_iter().enumerate() {
             groups[i % count].push(file.clone());
         }
         let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(ParquetSource::new(table_schema)))
@@ -166,5 +235,24 @@ impl TableProvider for LakeFiles {
             .with_limit(limit)
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_kept_unless_its_partition_value_rules_it_out() {
+        let day = |d: i32| ScalarValue::Date32(Some(d));
+        assert!(may_hold(&day(10), Operator::GtEq, &day(10)));
+        assert!(!may_hold(&day(9), Operator::GtEq, &day(10)));
+        assert!(!may_hold(&day(11), Operator::LtEq, &day(10)));
+        assert!(may_hold(&day(10), Operator::Eq, &day(10)));
+        assert!(!may_hold(&day(10), Operator::Lt, &day(10)));
+        assert!(
+            may_hold(&ScalarValue::Date32(None), Operator::GtEq, &day(10)),
+            "a null partition is kept"
+        );
     }
 }
