@@ -76,18 +76,13 @@ impl Location {
         format!("{}{}", self.store_url.as_str(), path)
     }
 
-    /// The location as another process opens it ([`reopen`]): as written
-    /// for S3, and a local folder as its absolute `file://` URL (the same
-    /// folder if the processes share a file system), whatever directory
-    /// that process runs in.
-    pub fn shareable(&self) -> String {
-        self.folder_url.clone().unwrap_or_else(|| self.display.clone())
-    }
-
-    /// The location as it travels to another process.
+    /// The location as it travels to another process ([`reopen`]): an S3
+    /// location as written, a local folder as its absolute `file://` URL
+    /// (the same folder if the processes share a file system), whatever
+    /// directory that process runs in.
     pub fn shared(&self) -> SharedLocation {
         SharedLocation {
-            url: self.shareable(),
+            url: self.folder_url.clone().unwrap_or_else(|| self.display.clone()),
             display: self.display.clone(),
             options: self.options.clone(),
         }

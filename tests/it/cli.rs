@@ -25,21 +25,27 @@ pub(crate) fn text(bytes: &[u8]) -> String {
 
 /// Generates 31 days ending at AS_OF into `dir` (customers/, orders.jsonl).
 pub(crate) fn generate(dir: &Path, seed: &str) {
-    let out = pulse(&[
-        "generate",
-        "--seed",
+    generate_with(
+        dir,
         seed,
-        "--customers",
-        "200",
-        "--orders-per-day",
-        "300",
-        "--end",
-        AS_OF,
-        "--customers-out",
-        dir.join("customers").to_str().unwrap(),
-        "--orders-out",
-        dir.join("orders.jsonl").to_str().unwrap(),
-    ]);
+        &[
+            "--orders-per-day",
+            "300",
+            "--orders-out",
+            dir.join("orders.jsonl").to_str().unwrap(),
+        ],
+    );
+}
+
+/// Generates 200 customers (of seed `seed`) into `dir`/customers/ and
+/// orders ending at AS_OF where and as `more` says (`--orders-out FILE` or
+/// `--brokers … --topic …`, `--orders-per-day`, `--days`, …).
+pub(crate) fn generate_with(dir: &Path, seed: &str, more: &[&str]) {
+    let customers = dir.join("customers");
+    let mut args = vec!["generate", "--seed", seed, "--customers", "200", "--end", AS_OF];
+    args.extend(["--customers-out", customers.to_str().unwrap()]);
+    args.extend(more);
+    let out = pulse(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 

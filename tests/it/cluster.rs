@@ -21,7 +21,7 @@ use pulse::engine::messages::MalformedPolicy;
 use pulse::engine::session::{pulse_context, pulse_state};
 use pulse::engine::views::load_views;
 
-use crate::cli::{AS_OF, generate, pulse, text};
+use crate::cli::{AS_OF, generate, generate_with, pulse, text};
 use crate::support::{Msg, brokers, error, order, produce, rows};
 
 /// Runs the future `test` makes on a thread and a multi-threaded runtime
@@ -137,24 +137,8 @@ fn the_answer_from_a_broker_with_hostile_messages_is_the_same_on_a_cluster() {
             first.extend((0..150).map(|i| Msg::new(2, old, order(&format!("old-{i}"), "c-5", 1.0, old))));
             first.push(Msg::new(2, old, order("skewed-1", "c-6", 2.0, t + 5 * day)));
             produce(&bootstrap, &topic, &first);
-            let out = pulse(&[
-                "generate",
-                "--seed",
-                "11",
-                "--customers",
-                "200",
-                "--orders-per-day",
-                "200",
-                "--end",
-                AS_OF,
-                "--customers-out",
-                dir.path().join("customers").to_str().unwrap(),
-                "--brokers",
-                &bootstrap,
-                "--topic",
-                &topic,
-            ]);
-            assert!(out.status.success(), "{}: {}", broker.name(), text(&out.stderr));
+            let orders = ["--orders-per-day", "200", "--brokers", &bootstrap, "--topic", &topic];
+            generate_with(dir.path(), "11", &orders);
             // duplicates of generated orders with other figures, a late
             // copy, malformed bytes and a message with no body
             produce(
@@ -221,26 +205,17 @@ fn the_answer_from_the_lake_and_the_kafka_tail_is_the_same_on_a_cluster() {
             let topic = broker.topic("cluster-lake", 3).await;
             let lake = dir.path().join("lake");
             let generate = |seed: &str, days: &str| {
-                let out = pulse(&[
-                    "generate",
-                    "--seed",
-                    seed,
-                    "--customers",
-                    "200",
+                let orders = [
                     "--orders-per-day",
                     "200",
                     "--days",
                     days,
-                    "--end",
-                    AS_OF,
-                    "--customers-out",
-                    dir.path().join("customers").to_str().unwrap(),
                     "--brokers",
                     &bootstrap,
                     "--topic",
                     &topic,
-                ]);
-                assert!(out.status.success(), "{}: {}", broker.name(), text(&out.stderr));
+                ];
+                generate_with(dir.path(), seed, &orders);
             };
             // history into the lake, then a tail that only Kafka has
             generate("21", "31");
@@ -357,22 +332,12 @@ fn start(args: &[&str]) -> Role {
 fn an_executor_killed_mid_query_never_gives_a_partial_answer() {
     on_big_stacks(|| async {
         let dir = tempfile::tempdir().unwrap();
-        let out = pulse(&[
-            "generate",
-            "--seed",
+        let orders = dir.path().join("orders.jsonl");
+        generate_with(
+            dir.path(),
             "5",
-            "--customers",
-            "500",
-            "--orders-per-day",
-            "10000",
-            "--end",
-            AS_OF,
-            "--customers-out",
-            dir.path().join("customers").to_str().unwrap(),
-            "--orders-out",
-            dir.path().join("orders.jsonl").to_str().unwrap(),
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+            &["--orders-per-day", "10000", "--orders-out", orders.to_str().unwrap()],
+        );
         let scheduler_port = free_port();
         let scheduler = format!("127.0.0.1:{scheduler_port}");
         let url = format!("df://{scheduler}");

@@ -44,9 +44,8 @@ pub struct Lake {
     display: String,
     root: Url,
     store: Arc<dyn ObjectStore>,
-    /// The root as another process opens it, and its non-secret options.
-    shareable: String,
-    options: BTreeMap<String, String>,
+    /// The root as it travels to another process.
+    shared: storage::SharedLocation,
 }
 
 impl Lake {
@@ -99,19 +98,14 @@ impl Lake {
         Ok(Self {
             display: location.to_string(),
             root,
-            shareable: resolved.shareable(),
-            options: resolved.options,
+            shared: resolved.shared(),
             store: resolved.store,
         })
     }
 
     /// The root as it travels to another process.
     pub fn shared(&self) -> storage::SharedLocation {
-        storage::SharedLocation {
-            url: self.shareable.clone(),
-            display: self.display.clone(),
-            options: self.options.clone(),
-        }
+        self.shared.clone()
     }
 
     /// The lake's root as the user gave it.
