@@ -259,7 +259,7 @@ class Broker(Server):
 class Tansu(Server):
     """Tansu 0.6 with its libSQL (SQLite) storage, on an empty database: the
     second broker. Unlike noida-db it caps a fetch response at the client's
-    `fetch.max.bytes` and answers `offsets_for_times` from an SQL index, so
+    `fetch.max.bytes` and answers `offsets_for_times` with an SQL query, so
     Pulse runs with librdkafka's default limits against it."""
 
     name = "Tansu 0.6.0 (libSQL)"
@@ -547,7 +547,7 @@ def answers(pulse, venv, scale, d, broker, engines, repeat):
 
 def second_broker(pulse, tansu_bin, data, repeat):
     """The Kafka workloads again on Tansu, a broker that honours the
-    client's fetch limits and answers timestamp look-ups from an index: the
+    client's fetch limits and answers timestamp look-ups itself: the
     scan against its consume floor, the pushdown query, and the answer from
     Kafka with its peak RSS, checked equal to Pulse's answer from the
     JSON-lines file. The broker's own speed bounds every figure here: it
