@@ -46,11 +46,6 @@ PUSHDOWN_ORDERS_PER_DAY = 1_000_000 / 31
 # receive.message.max.bytes (100 MB by default) as BadMessage. Raised for
 # Pulse and for the consume floor alike.
 RECEIVE_MAX = "2000000000"
-# Such a response takes seconds to arrive when six are sent at once, so the
-# scan's no-progress timeout is raised from 10 s too.
-KAFKA_OPTION = ["--kafka-option", f"kafka.client.receive.message.max.bytes={RECEIVE_MAX}",
-                "--kafka-option", "kafka.timeout=120s"]
-FLOOR_OPTION = ["-X", f"receive.message.max.bytes={RECEIVE_MAX}"]
 
 ENGINES = ["pulse", "duckdb", "polars", "datafusion", "spark"]
 WORKLOADS = ["scan", "pushdown", "answers", "lake", "live", "cluster", "tansu"]
@@ -176,12 +171,29 @@ def free_port():
 
 class Server:
     """A broker process on a free loopback port, in its own process group,
-    stopped on exit. `kafka_option` and `floor_option` are the client
-    settings Pulse and the consume floor need with it."""
+    stopped on exit. `table_options` are the Kafka table options Pulse needs
+    with it (`kafka_option`: the same as command-line arguments), and
+    `floor_option` the consume floor's librdkafka settings."""
 
     name = "?"
-    kafka_option = ["--kafka-option", "kafka.timeout=120s"]
+    # a fetch can take seconds on these brokers: the scan's no-progress
+    # timeout is raised from 10 s
+    table_options = {"kafka.timeout": "120s"}
     floor_option = []
+
+    @property
+    def kafka_option(self):
+        return [a for k, v in self.table_options.items() for a in ("--kafka-option", f"{k}={v}")]
+
+    def _start(self, data_dir, argv, ready, cwd=None, env=None):
+        """Starts `argv` (a list built from `self.port`) on an empty
+        `data_dir`, logging beside it, and waits until `ready()`."""
+        shutil.rmtree(data_dir, ignore_errors=True)
+        data_dir.mkdir(parents=True)
+        self.log = open(data_dir.parent / f"{data_dir.name}.log", "w")
+        self.proc = subprocess.Popen([str(a) for a in argv], cwd=cwd, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_open(ready)
 
     def _wait_open(self, ready):
         for _ in range(300):
@@ -240,20 +252,19 @@ class Broker(Server):
     file and reloads it at start, slowly)."""
 
     name = "noida-db 0.2.3"
-    kafka_option = KAFKA_OPTION
-    floor_option = FLOOR_OPTION
+    # noida-db answers a fetch with the rest of the partition, whatever
+    # fetch.max.bytes says; librdkafka refuses a response over
+    # receive.message.max.bytes (100 MB by default) as BadMessage. Raised
+    # for Pulse and for the consume floor alike.
+    table_options = {**Server.table_options, "kafka.client.receive.message.max.bytes": RECEIVE_MAX}
+    floor_option = ["-X", f"receive.message.max.bytes={RECEIVE_MAX}"]
 
     def __init__(self, venv, data_dir):
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        shutil.rmtree(data_dir, ignore_errors=True)
-        data_dir.mkdir(parents=True)
-        self.log = open(data_dir.parent / "noida.log", "w")
-        self.proc = subprocess.Popen(
-            [str(venv / "bin" / "noida-db"), "start", "--host", "127.0.0.1", "--only", "kafka",
-             "--kafka-port", str(self.port), "--data-dir", str(data_dir)],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self._wait_open(lambda: "kafka " in Path(self.log.name).read_text())
+        self._start(data_dir, [venv / "bin" / "noida-db", "start", "--host", "127.0.0.1", "--only", "kafka",
+                               "--kafka-port", self.port, "--data-dir", data_dir],
+                    lambda: "kafka " in Path(self.log.name).read_text())
 
 
 class Tansu(Server):
@@ -267,17 +278,12 @@ class Tansu(Server):
     def __init__(self, binary, data_dir):
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        shutil.rmtree(data_dir, ignore_errors=True)
-        data_dir.mkdir(parents=True)
-        self.log = open(data_dir.parent / "tansu.log", "w")
         url = f"tcp://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             # a sqlite:// path is relative to the working folder
-             "--storage-engine", "sqlite://tansu.db"], cwd=data_dir,
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "RUST_LOG": "warn"})
-        self._wait_open(lambda: True)
+        # a sqlite:// path is relative to the working folder
+        # the binary resolved first: it runs in data_dir
+        self._start(data_dir, [Path(binary).resolve(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                               "--storage-engine", "sqlite://tansu.db"],
+                    lambda: True, cwd=data_dir, env={**os.environ, "RUST_LOG": "warn"})
 
 
 # --- Pulse ------------------------------------------------------------------
@@ -415,9 +421,7 @@ def pushdown(pulse, d_sf1, broker, topic, repeat):
     where = f"WHERE \"timestamp\" >= TIMESTAMP '{lo}' AND \"timestamp\" < TIMESTAMP '{hi}'"
     sources = ["--brokers", broker.address, "--topic", topic, *broker.kafka_option, "--customers", d_sf1 / "customers"]
 
-    # the broker's --kafka-option settings as table options
-    table_options = "".join(f", '{k}' '{v}'" for k, v in
-                            (o.split("=", 1) for o in broker.kafka_option if o != "--kafka-option"))
+    table_options = "".join(f", '{k}' '{v}'" for k, v in broker.table_options.items())
 
     def create(name, options):
         return (f"CREATE EXTERNAL TABLE {name} STORED AS KAFKA LOCATION 'kafka://{broker.address}/{topic}' "

@@ -122,9 +122,7 @@ impl LakeFiles {
             store_url,
         })
     }
-}
 
-impl LakeFiles {
     /// `(partition column index, op, literal)` if `filter` bounds a
     /// partition column by a literal of its type.
     fn bound(&self, filter: &Expr) -> Option<(usize, Operator, ScalarValue)> {
