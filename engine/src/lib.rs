@@ -13,6 +13,8 @@
 //!   CUSTOMER_BATCHES`).
 //! - [`lake`]: the `dal` lake of Delta tables, `pulse ingest` (exactly
 //!   once from Kafka), and `orders` = lake ∪ Kafka tail.
+//! - [`live`]: views a live session keeps up to date by what is new
+//!   (`customer_window_sums`), instead of computing them again.
 //! - `distributed` (feature `distributed`): Pulse on Ballista, the codecs
 //!   that ship its tables and scans and the cluster's roles.
 //! - [`storage`]: object-store locations (S3, MinIO, local folders).
@@ -30,6 +32,7 @@ pub mod error;
 pub mod jsonl;
 pub mod kafka;
 pub mod lake;
+pub mod live;
 pub mod messages;
 pub mod session;
 pub mod storage;

@@ -8,6 +8,9 @@
 //! - for each `NAME`, the unversioned view `NAME` over its latest version;
 //! - the table `pulse_views`: each view, its version, file and checksum.
 //!
+//! A live session may serve a view from a table that maintains its rows
+//! ([`load_views_maintained`], [`crate::live`]): the file still defines it.
+//!
 //! What must stay true: a released file is never edited (a change is a new
 //! version; the tests compare every file with the lock), the load order is
 //! the lock's, and a view that cannot be created is an error naming its file.
@@ -17,6 +20,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{BooleanArray, RecordBatch, StringArray, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
@@ -49,11 +53,29 @@ include!(concat!(env!("OUT_DIR"), "/views.rs"));
 /// Creates the views of `files` (in order), the unversioned names over the
 /// latest versions, and `pulse_views`. Returns the views created.
 pub async fn load_views_from(ctx: &SessionContext, files: &[ViewFile]) -> Result<()> {
+    load_views_from_maintained(ctx, files, &[]).await
+}
+
+/// [`load_views_from`], with some views served by a table that maintains
+/// their rows (`(versioned name, maker of the table)`, see [`crate::live`])
+/// instead of their query. Each such view is created first, so its file is checked as
+/// any other, and replaced by its table before the views that read it are
+/// created: they read the table. A table whose columns are not the view's
+/// (names and types) is an error naming the file.
+pub async fn load_views_from_maintained(
+    ctx: &SessionContext,
+    files: &[ViewFile],
+    maintained: &[(&str, Maintainer)],
+) -> Result<()> {
     let mut latest: BTreeMap<&str, &ViewFile> = BTreeMap::new();
     for view in files {
         let query = view.sql.trim().trim_end_matches(';');
-        let statement = format!("CREATE OR REPLACE VIEW {} AS\n{query}", view.versioned_name());
+        let name = view.versioned_name();
+        let statement = format!("CREATE OR REPLACE VIEW {name} AS\n{query}");
         create(ctx, &statement, view.file).await?;
+        if let Some((_, make)) = maintained.iter().find(|(n, _)| *n == name) {
+            maintain(ctx, &name, make, view.file).await?;
+        }
         let newest = latest.entry(view.name).or_insert(view);
         if view.version > newest.version {
             *newest = view;
@@ -101,6 +123,45 @@ pub async fn load_views_from(ctx: &SessionContext, files: &[ViewFile]) -> Result
 /// [`load_views_from`] with the embedded views.
 pub async fn load_views(ctx: &SessionContext) -> Result<()> {
     load_views_from(ctx, EMBEDDED_VIEWS).await
+}
+
+/// [`load_views_from_maintained`] with the embedded views.
+pub async fn load_views_maintained(ctx: &SessionContext, maintained: &[(&str, Maintainer)]) -> Result<()> {
+    for (name, _) in maintained {
+        if !EMBEDDED_VIEWS.iter().any(|v| v.versioned_name() == *name) {
+            return Err(view_error(name, "no released view has this name"));
+        }
+    }
+    load_views_from_maintained(ctx, EMBEDDED_VIEWS, maintained).await
+}
+
+/// Makes the table that serves a view in a live session, given the view's
+/// own table (which it may run when it must).
+pub type Maintainer = Arc<dyn Fn(Arc<dyn TableProvider>) -> Arc<dyn TableProvider> + Send + Sync>;
+
+/// Puts the table `make` gives in the place of the view `name`, if their
+/// columns agree.
+async fn maintain(ctx: &SessionContext, name: &str, make: &Maintainer, file: &str) -> Result<()> {
+    let view = ctx.table(name).await.map_err(|e| view_error(file, e))?;
+    let own = ctx.table_provider(name).await.map_err(|e| view_error(file, e))?;
+    let table = make(own);
+    let columns = |schema: &Schema| -> Vec<(String, DataType)> {
+        schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect()
+    };
+    let (want, got) = (columns(view.schema().as_arrow()), columns(&table.schema()));
+    if want != got {
+        return Err(view_error(
+            file,
+            format!("the table that maintains {name} has the columns {got:?}, the view {want:?}"),
+        ));
+    }
+    ctx.deregister_table(name).map_err(|e| view_error(file, e))?;
+    ctx.register_table(name, table).map_err(|e| view_error(file, e))?;
+    Ok(())
 }
 
 async fn create(ctx: &SessionContext, statement: &str, file: &str) -> Result<()> {

@@ -92,7 +92,7 @@ pub async fn run(mut args: AnswerArgs) -> Result<(), CliError> {
     let interval = args.watch.interval()?;
     if interval.is_some() && args.cluster.cluster.is_none() {
         // a session that lives on keeps what it decoded
-        args.sources.cache = args.cache.cache()?;
+        args.cache.apply(&mut args.sources)?;
     }
     let ctx = args
         .cluster

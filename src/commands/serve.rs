@@ -51,7 +51,7 @@ pub async fn run(mut args: ServeArgs) -> Result<(), CliError> {
     }
     check_as_of(args.as_of.as_deref())?;
     // every request shares the server's decoded-log cache
-    args.sources.cache = args.cache.cache()?;
+    args.cache.apply(&mut args.sources)?;
     let (ctx, _) = shell_context()?;
     let loaded = load(&ctx, &args.sources).await?;
     set_as_of(&ctx, args.as_of.as_deref())?;

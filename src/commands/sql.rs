@@ -70,7 +70,7 @@ pub async fn run(mut args: SqlArgs) -> Result<(), CliError> {
     check_as_of(args.as_of.as_deref())?;
     if (interactive || interval.is_some()) && args.cluster.cluster.is_none() {
         // a session that lives on keeps what it decoded
-        args.sources.cache = args.cache.cache()?;
+        args.cache.apply(&mut args.sources)?;
     }
     let (ctx, instrumented) = shell_context()?;
     let ctx = args.cluster.connect(ctx)?;

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, cast, col, ident, lit};
 use datafusion::scalar::ScalarValue;
@@ -29,12 +30,13 @@ use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable, CustomersV
 use pulse::engine::jsonl::JsonLinesTable;
 use pulse::engine::kafka::{CacheTable, DecodedLogCache, KafkaTable, KafkaTableConfig};
 use pulse::engine::lake::{Lake, LakeOrdersTable, register_lake_catalog};
+use pulse::engine::live::maintainers;
 use pulse::engine::messages::schema::utc_millis;
 use pulse::engine::messages::{
     ERROR_COLUMN, KEY_COLUMN, MalformedPolicy, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN, TableSchema,
     WARNING_COLUMN, money, orders_schema, utc_nanos,
 };
-use pulse::engine::views::load_views;
+use pulse::engine::views::{load_views, load_views_maintained};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
@@ -75,6 +77,10 @@ pub struct SourceArgs {
     /// whose session lives on (`--watch`, the shell, `pulse serve`).
     #[arg(skip)]
     pub cache: Option<Arc<DecodedLogCache>>,
+    /// Whether `customer_window_sums` is kept up to date between queries
+    /// ([`pulse::engine::live`]) rather than run in full: set with the cache.
+    #[arg(skip)]
+    pub maintain: bool,
 }
 
 /// `--cache-memory`: the decoded-log cache of a session that lives on.
@@ -85,6 +91,11 @@ pub struct CacheArgs {
     /// 0 turns the cache off.
     #[arg(long, value_name = "SIZE", default_value = "1G")]
     pub cache_memory: String,
+    /// Run every view in full on each query. By default a session that lives on keeps each
+    /// customer's sums over the window (`customer_window_sums`, which the answer reads) between
+    /// queries and moves them by the new messages only (a topic without --lake).
+    #[arg(long)]
+    pub no_incremental: bool,
 }
 
 impl CacheArgs {
@@ -92,6 +103,14 @@ impl CacheArgs {
     pub fn cache(&self) -> Result<Option<Arc<DecodedLogCache>>, CliError> {
         let size = parse_size("--cache-memory", &self.cache_memory)?;
         Ok((size > 0).then(|| Arc::new(DecodedLogCache::new(size))))
+    }
+
+    /// Sets `sources` up for a session that lives on: the cache, and
+    /// whether views are maintained.
+    pub fn apply(&self, sources: &mut SourceArgs) -> Result<(), CliError> {
+        sources.cache = self.cache()?;
+        sources.maintain = !self.no_incremental;
+        Ok(())
     }
 }
 
@@ -176,10 +195,11 @@ pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, Cli
             .set("pulse.offsets", cut)
             .context(|| format!("--at-offsets '{cut}'"))?;
     }
+    let mut topic = None;
     let orders = match (&args.brokers, &args.orders) {
         (Some(brokers), _) => {
             let cache = args.cache.clone();
-            register_topic(
+            topic = register_topic(
                 ctx,
                 brokers,
                 &args.topic,
@@ -199,9 +219,10 @@ pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, Cli
             format!("nowhere ({NO_ORDERS})")
         }
     };
+    let mut latest_customers = None;
     let customers = match &args.customers {
         Some(location) => {
-            register_customers(ctx, location)?;
+            latest_customers = Some(register_customers(ctx, location)?);
             location.clone()
         }
         None => {
@@ -217,7 +238,10 @@ pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, Cli
             format!("nowhere ({NO_CUSTOMERS})")
         }
     };
-    load_views(ctx).await?;
+    match topic.filter(|_| args.maintain) {
+        Some(topic) => load_views_maintained(ctx, &maintainers(topic, latest_customers)?).await?,
+        None => load_views(ctx).await?,
+    }
     Ok(Loaded {
         description: format!("orders from {orders}; customers from {customers}"),
         _cluster: None,
@@ -252,7 +276,8 @@ pub fn topic_config(brokers: &str, topic: &str, options: &[String]) -> Result<Ka
 
 /// Registers the topic as `orders`, read through `cache` if given; with a
 /// lake, `orders` is the lake's orders and the topic above the offsets the
-/// lake holds, and the lake's tables are the catalog `dal`.
+/// lake holds, and the lake's tables are the catalog `dal`. Returns the
+/// topic's table when it is `orders` (no lake).
 pub async fn register_topic(
     ctx: &SessionContext,
     brokers: &str,
@@ -260,20 +285,24 @@ pub async fn register_topic(
     options: &[String],
     lake: Option<&str>,
     cache: Option<Arc<DecodedLogCache>>,
-) -> Result<(), CliError> {
+) -> Result<Option<Arc<KafkaTable>>, CliError> {
     let mut table = KafkaTable::try_new(topic_config(brokers, topic, options)?).await?;
     if let Some(cache) = cache {
         table = table.with_cache(cache);
     }
     match lake {
-        None => ctx.register_table("orders", Arc::new(table))?,
+        None => {
+            let table = Arc::new(table);
+            ctx.register_table("orders", Arc::clone(&table) as Arc<dyn TableProvider>)?;
+            Ok(Some(table))
+        }
         Some(location) => {
             let lake = open_lake(ctx, location)?;
             register_lake_catalog(ctx, lake.clone())?;
-            ctx.register_table("orders", Arc::new(LakeOrdersTable::try_new(lake, table)?))?
+            ctx.register_table("orders", Arc::new(LakeOrdersTable::try_new(lake, table)?))?;
+            Ok(None)
         }
-    };
-    Ok(())
+    }
 }
 
 /// Opens the lake at `location` with the session's stores.
@@ -346,13 +375,13 @@ async fn register_orders_file(ctx: &SessionContext, path: &Path) -> Result<Strin
 
 /// Registers the batches at `location` as `customers` (the latest version
 /// of each customer) and `customers_history` (every version).
-pub fn register_customers(ctx: &SessionContext, location: &str) -> Result<(), CliError> {
-    for (name, view) in [
-        ("customers", CustomersView::Latest),
-        ("customers_history", CustomersView::History),
-    ] {
+pub fn register_customers(ctx: &SessionContext, location: &str) -> Result<Arc<CustomersTable>, CliError> {
+    let open = |view| {
         let config = CustomerBatchesConfig::new(location).with_view(view);
-        ctx.register_table(name, Arc::new(CustomersTable::try_new(config, &ctx.runtime_env())?))?;
-    }
-    Ok(())
+        CustomersTable::try_new(config, &ctx.runtime_env()).map(Arc::new)
+    };
+    let latest = open(CustomersView::Latest)?;
+    ctx.register_table("customers", Arc::clone(&latest) as Arc<dyn TableProvider>)?;
+    ctx.register_table("customers_history", open(CustomersView::History)?)?;
+    Ok(latest)
 }

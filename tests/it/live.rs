@@ -6,17 +6,21 @@
 //! arrives between ticks: late orders, duplicates of cached orders,
 //! malformed messages, partitions that get nothing, and a partition added
 //! while watching; and where the only message that contradicts a time cut
-//! is one the cache holds.
+//! is one the cache holds. The same holds for a session that keeps the
+//! views' state between queries (`pulse::engine::live`) while `T` moves
+//! forward by seconds to days and back, and a new customer batch lands.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable, CustomersView};
 use pulse::engine::kafka::{CutLog, DecodedLogCache, KafkaTable, KafkaTableConfig};
+use pulse::engine::live::maintainers;
 use pulse::engine::messages::MalformedPolicy;
 use pulse::engine::session::pulse_context;
-use pulse::engine::views::load_views;
+use pulse::engine::views::{load_views, load_views_maintained};
 
 use crate::cli::{command, text};
 use crate::support::{Broker, Msg, brokers, order, produce, rows, write_customer_batch};
@@ -40,13 +44,17 @@ impl Rng {
 }
 
 /// A session over `topic` (read through `cache` if given) and the
-/// customers at `customers`, with the views and `T` pinned.
+/// customers at `customers`, with the views and `T` pinned; with
+/// `maintain`, `customer_window_sums_v1` is kept between queries
+/// (`pulse::engine::live`), and `customer_industries_v1` while the
+/// batches are the same.
 async fn session(
     bootstrap: &str,
     topic: &str,
     customers: &str,
     cache: Option<Arc<DecodedLogCache>>,
     t: &str,
+    maintain: bool,
 ) -> SessionContext {
     let ctx = pulse_context();
     let cfg = KafkaTableConfig::new(bootstrap, topic).with_malformed_policy(MalformedPolicy::DeadLetter);
@@ -54,18 +62,32 @@ async fn session(
     if let Some(cache) = cache {
         table = table.with_cache(cache);
     }
-    ctx.register_table("orders", Arc::new(table)).unwrap();
+    let table = Arc::new(table);
+    ctx.register_table("orders", Arc::clone(&table) as Arc<dyn TableProvider>)
+        .unwrap();
+    let mut latest = None;
     for (name, view) in [
         ("customers", CustomersView::Latest),
         ("customers_history", CustomersView::History),
     ] {
         let config = CustomerBatchesConfig::new(customers).with_view(view);
-        let table = CustomersTable::try_new(config, &ctx.runtime_env()).unwrap();
-        ctx.register_table(name, Arc::new(table)).unwrap();
+        let customers = Arc::new(CustomersTable::try_new(config, &ctx.runtime_env()).unwrap());
+        ctx.register_table(name, Arc::clone(&customers) as Arc<dyn TableProvider>)
+            .unwrap();
+        latest.get_or_insert(customers);
     }
-    load_views(&ctx).await.unwrap();
-    ctx.sql(&format!("SET pulse.as_of = '{t}'")).await.unwrap();
+    match maintain {
+        true => load_views_maintained(&ctx, &maintainers(table, latest).unwrap())
+            .await
+            .unwrap(),
+        false => load_views(&ctx).await.unwrap(),
+    }
+    set_as_of(&ctx, t).await;
     ctx
+}
+
+async fn set_as_of(ctx: &SessionContext, t: &str) {
+    ctx.sql(&format!("SET pulse.as_of = '{t}'")).await.unwrap();
 }
 
 /// Runs `sql` with a fresh cut log; returns its rows and the cut it read.
@@ -153,12 +175,23 @@ async fn ticks_through_the_cache_equal_fresh_queries_at_the_same_cut_while_order
         let mut sent: Vec<String> = msgs.iter().filter_map(|m| m.payload.clone()).collect();
 
         let cache = Arc::new(DecodedLogCache::new(256 << 20));
-        let live = session(&bootstrap, &topic, &customers, Some(Arc::clone(&cache)), &t).await;
+        let live = session(&bootstrap, &topic, &customers, Some(Arc::clone(&cache)), &t, false).await;
         // a cache too small for the topic: it evicts on every read
         let small = Arc::new(DecodedLogCache::new(128 << 10));
-        let tight = session(&bootstrap, &topic, &customers, Some(Arc::clone(&small)), &t).await;
+        let tight = session(&bootstrap, &topic, &customers, Some(Arc::clone(&small)), &t, false).await;
+        // the customers' window sums kept between queries, while T moves
+        let kept = session(
+            &bootstrap,
+            &topic,
+            &customers,
+            Some(Arc::new(DecodedLogCache::new(256 << 20))),
+            &t,
+            true,
+        )
+        .await;
         let queries = [
             "SELECT * FROM industry_change ORDER BY industry".to_string(),
+            "SELECT * FROM customer_window_sums ORDER BY customer_id".to_string(),
             format!(
                 "SELECT count(*), sum(amount), max(_offset) FROM orders \
                  WHERE timestamp >= TIMESTAMP '{t}' - INTERVAL '2 days'"
@@ -206,6 +239,12 @@ async fn ticks_through_the_cache_equal_fresh_queries_at_the_same_cut_while_order
                 }
                 produce(&bootstrap, &topic, &msgs);
             }
+            if round == 2 {
+                // a new customer batch: every customer's industry changes
+                // (the maintained customer_industries is computed again)
+                let rotated: Vec<String> = ids.iter().cycle().skip(1).take(ids.len()).cloned().collect();
+                write_customer_batch(&dir.path().join("customers"), dir.path(), "20261103T000000Z", &rotated);
+            }
             if round == 3 && !is_mock {
                 added = add_partitions(&bootstrap, &topic, 4).await;
                 if added {
@@ -216,12 +255,23 @@ async fn ticks_through_the_cache_equal_fresh_queries_at_the_same_cut_while_order
                     produce(&bootstrap, &topic, &[msg]);
                 }
             }
-            let fresh = session(&bootstrap, &topic, &customers, None, &t).await;
+            let fresh = session(&bootstrap, &topic, &customers, None, &t, false).await;
+            // T for the maintained sums: forward by minutes, hours and days
+            // (orders cross into the baseline and out of the window, orders
+            // from the future come in), and back (the state is built again)
+            let moved_ms = t_ms + [0, 90_000, 3 * 3_600_000, 2 * DAY + 17, -DAY, 31 * DAY][round];
+            let moved = chrono::DateTime::from_timestamp_millis(moved_ms).unwrap().to_rfc3339();
+            set_as_of(&kept, &moved).await;
+            let fresh_moved = session(&bootstrap, &topic, &customers, None, &moved, false).await;
             for sql in &queries {
-                for (name, cached) in [("cached", &live), ("evicting", &tight)] {
+                for (name, cached, fresh) in [
+                    ("cached", &live, &fresh),
+                    ("evicting", &tight, &fresh),
+                    ("maintained", &kept, &fresh_moved),
+                ] {
                     let (got, cut) = rows_and_cut(cached, sql).await;
                     fresh.sql(&format!("SET pulse.offsets = '{cut}'")).await.unwrap();
-                    let (want, fresh_cut) = rows_and_cut(&fresh, sql).await;
+                    let (want, fresh_cut) = rows_and_cut(fresh, sql).await;
                     assert_eq!(fresh_cut, cut, "the fresh query read the tick's cut");
                     assert_eq!(
                         got,

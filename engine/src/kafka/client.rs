@@ -49,12 +49,42 @@ pub fn scan_client_config(cfg: &KafkaTableConfig) -> ClientConfig {
 }
 
 /// A consumer with [`scan_client_config`].
-pub(crate) fn consumer(cfg: &KafkaTableConfig) -> Result<BaseConsumer> {
-    scan_client_config(cfg).create().map_err(|e| PulseError::Kafka {
+pub(crate) fn consumer(cfg: &KafkaTableConfig) -> Result<ScanConsumer> {
+    let consumer = scan_client_config(cfg).create().map_err(|e| PulseError::Kafka {
         topic: cfg.topic.clone(),
         brokers: cfg.brokers.clone(),
         message: format!("could not create a client: {e}"),
-    })
+    })?;
+    Ok(ScanConsumer(Some(consumer)))
+}
+
+/// A scan's consumer, closed off the caller's thread when dropped.
+///
+/// A consumer with a `group.id` (librdkafka's `assign` wants one) waits for
+/// its group to close in polls of 100 ms when it is dropped. Every
+/// statement drops a few (its cut's, its seeks', one a partition read), so
+/// waiting there put 100-200 ms on every query, and on every tick of a
+/// live answer. The close itself still runs, on a thread of its own.
+pub(crate) struct ScanConsumer(Option<BaseConsumer>);
+
+impl std::ops::Deref for ScanConsumer {
+    type Target = BaseConsumer;
+
+    fn deref(&self) -> &BaseConsumer {
+        self.0.as_ref().expect("a consumer is taken only when dropped")
+    }
+}
+
+impl Drop for ScanConsumer {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            // where no thread can be started, the closure and with it the
+            // consumer are dropped here, waiting as before
+            let _ = std::thread::Builder::new()
+                .name("pulse-consumer-close".into())
+                .spawn(move || drop(consumer));
+        }
+    }
 }
 
 fn kafka_err(cfg: &KafkaTableConfig, message: String) -> PulseError {

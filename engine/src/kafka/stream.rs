@@ -28,7 +28,7 @@ use rdkafka::message::Message;
 use tokio::sync::mpsc::Sender;
 
 use super::cache::{Piece, TableCache};
-use super::client;
+use super::client::{self, ScanConsumer};
 use super::config::{DataLossPolicy, KafkaTableConfig};
 use super::cut_check::{Contradiction, CutCheck, OrderWatch};
 use super::offsets::OffsetRange;
@@ -60,7 +60,7 @@ pub(crate) struct RangeRead {
 /// will deliver. Reusing it spares a new consumer, a new fetch session and
 /// the re-fetch of what it had prefetched.
 pub(crate) struct Follower {
-    consumer: BaseConsumer,
+    consumer: ScanConsumer,
     next: i64,
 }
 

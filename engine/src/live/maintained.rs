@@ -1,0 +1,309 @@
+//! [`MaintainedWindowSums`]: the `customer_window_sums` view served from
+//! state a live session keeps, so that a query of the answer reads only
+//! the offsets that are new since the last one.
+//!
+//! Planning a scan of it takes the statement's cut of the `orders` topic
+//! (the same cut every other scan of the statement reads) and its `T`
+//! (`pulse.as_of`, or the statement's start, as `pulse_as_of()` takes it),
+//! reads the messages of the cut the state does not hold yet, moves the
+//! state to `T` ([`super::window_sums`]) and answers with its rows. The
+//! first scan, and any scan the state cannot serve, builds the state again
+//! from the cut with the window's time bound pushed down, as the view's
+//! own scan is.
+//!
+//! What must stay true: the rows are the view's for the same `T` and cut,
+//! whatever came before. So the state is built again, rather than moved,
+//! when the cut does not extend what it holds: a `T` whose window starts
+//! below what it keeps, a partition whose log ends below what it read or
+//! is gone (the topic was made again, or a pinned cut is older), a
+//! partition whose log now starts above an offset it holds (retention
+//! deleted a message the view would no longer see). A read that fails
+//! leaves no state behind. Scans wait for each other: one statement moves
+//! the state at a time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Decimal128Type, Int32Type, Int64Type, SchemaRef, TimestampNanosecondType};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::logical_expr::{Expr, TableType, col, lit};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
+use pulse_udfs::PulseOptions;
+
+use super::window_sums::{self, Moved, WINDOW_NS, WindowSums};
+use crate::kafka::offsets::Watermarks;
+use crate::kafka::{Cut, KafkaTable};
+use crate::messages::schema::{ERROR_COLUMN, OFFSET_COLUMN, PARTITION_COLUMN};
+
+/// The columns the state reads, in this order.
+const READ: [&str; 7] = [
+    "order_id",
+    "customer_id",
+    "amount",
+    "timestamp",
+    PARTITION_COLUMN,
+    OFFSET_COLUMN,
+    ERROR_COLUMN,
+];
+
+/// What the state holds beyond the sums: how far it read each partition.
+#[derive(Debug)]
+struct Held {
+    sums: WindowSums,
+    /// Per partition, the next offset to read.
+    ends: BTreeMap<i32, i64>,
+    /// Per partition, the lowest offset of a copy it took.
+    lowest: BTreeMap<i32, i64>,
+}
+
+impl Held {
+    /// Whether moving this state to `t` over `cut` gives the view's rows.
+    fn extends_to(&self, cut: &Cut, t: i64) -> bool {
+        self.sums.as_of().is_some()
+            && t.saturating_sub(WINDOW_NS) >= self.sums.floor()
+            && self.ends.iter().all(|(p, &end)| {
+                cut.partitions
+                    .iter()
+                    .find(|(q, _)| q == p)
+                    .is_some_and(|(_, wm)| wm.high >= end && self.lowest.get(p).is_none_or(|&low| wm.low <= low))
+            })
+    }
+}
+
+/// A read of the state: what it took and from how many messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refresh {
+    /// Whether the state was built again from the whole window.
+    pub rebuilt: bool,
+    /// Messages read from the topic.
+    pub read: u64,
+    /// Orders recomputed by the move to `T`.
+    pub recomputed: usize,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct MaintainedWindowSums {
+    orders: Arc<KafkaTable>,
+    schema: SchemaRef,
+    held: tokio::sync::Mutex<Option<Held>>,
+    last: std::sync::Mutex<Refresh>,
+}
+
+impl MaintainedWindowSums {
+    /// The view over the topic `orders` (the session's `orders` table).
+    pub fn new(orders: Arc<KafkaTable>) -> DFResult<Self> {
+        let table = orders.schema();
+        for name in READ {
+            if name != ERROR_COLUMN {
+                table.index_of(name)?;
+            }
+        }
+        Ok(Self {
+            orders,
+            schema: window_sums::schema(),
+            held: tokio::sync::Mutex::new(None),
+            last: std::sync::Mutex::new(Refresh::default()),
+        })
+    }
+
+    /// What the last scan read.
+    pub fn last_refresh(&self) -> Refresh {
+        self.last.lock().map(|l| *l).unwrap_or_default()
+    }
+
+    /// Orders and copies held, and an estimate of their memory in bytes.
+    pub async fn held(&self) -> (usize, usize, usize) {
+        match &*self.held.lock().await {
+            Some(h) => {
+                let (orders, copies) = h.sums.counts();
+                (orders, copies, h.sums.bytes())
+            }
+            None => (0, 0, 0),
+        }
+    }
+
+    /// Brings the state to the statement's cut and `T`; returns its rows.
+    async fn refresh(&self, state: &dyn Session) -> DFResult<RecordBatch> {
+        let t = as_of(state)?;
+        let cut = self.orders.cut(state).await.map_err(DataFusionError::from)?;
+        let mut held = self.held.lock().await;
+        let outcome = self.bring(&mut held, state, &cut, t).await;
+        let h = match (outcome, held.as_mut()) {
+            (Ok(refresh), Some(h)) => {
+                if let Ok(mut last) = self.last.lock() {
+                    *last = refresh;
+                }
+                h
+            }
+            (Ok(_), None) => return Err(DataFusionError::Internal("the window sums were not built".into())),
+            (Err(e), _) => {
+                *held = None;
+                return Err(e);
+            }
+        };
+        h.sums.batch(&self.schema)
+    }
+
+    async fn bring(&self, held: &mut Option<Held>, state: &dyn Session, cut: &Cut, t: i64) -> DFResult<Refresh> {
+        let rebuilt = !held.as_ref().is_some_and(|h| h.extends_to(cut, t));
+        let mut filters = Vec::new();
+        if rebuilt {
+            let start = t - WINDOW_NS;
+            *held = Some(Held {
+                sums: WindowSums::new(start),
+                ends: BTreeMap::new(),
+                lowest: BTreeMap::new(),
+            });
+            let bound = ScalarValue::TimestampNanosecond(Some(start), Some("UTC".into()));
+            filters.push(col("timestamp").gt_eq(lit(bound)));
+        }
+        let Some(h) = held.as_mut() else {
+            return Err(DataFusionError::Internal("the window sums were not built".into()));
+        };
+        // what the state has not read of each partition
+        let unread = Cut {
+            topic: cut.topic.clone(),
+            partitions: cut
+                .partitions
+                .iter()
+                .map(|&(p, wm)| {
+                    let from = h.ends.get(&p).copied().unwrap_or(wm.low).max(wm.low);
+                    (
+                        p,
+                        Watermarks {
+                            low: from.min(wm.high),
+                            high: wm.high,
+                        },
+                    )
+                })
+                .collect(),
+            pinned: cut.pinned,
+        };
+        let read = match unread.partitions.iter().any(|(_, wm)| wm.high > wm.low) {
+            true => self.read(h, state, &unread, &filters).await?,
+            false => 0,
+        };
+        h.ends = cut.partitions.iter().map(|&(p, wm)| (p, wm.high)).collect();
+        match h.sums.move_to(t) {
+            Moved::To { recomputed } => Ok(Refresh {
+                rebuilt,
+                read,
+                recomputed,
+            }),
+            Moved::BelowFloor => Err(DataFusionError::Internal(format!(
+                "the window sums hold event times from {} only, below T - 31 days = {}",
+                h.sums.floor(),
+                t - WINDOW_NS
+            ))),
+        }
+    }
+
+    /// Reads `cut` of the topic into the state; returns the messages read.
+    async fn read(&self, h: &mut Held, state: &dyn Session, cut: &Cut, filters: &[Expr]) -> DFResult<u64> {
+        let table = self.orders.schema();
+        let projection: Vec<usize> = READ.iter().filter_map(|name| table.index_of(name).ok()).collect();
+        let has_error = projection.len() == READ.len();
+        let plan = self
+            .orders
+            .scan_cut(state, cut, Some(&projection), filters, None)
+            .await?;
+        let mut stream = execute_stream(plan, state.task_ctx())?;
+        let mut read = 0u64;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            read += batch.num_rows() as u64;
+            take(h, &batch, has_error)?;
+        }
+        Ok(read)
+    }
+}
+
+/// Adds the clean rows of `batch` (the [`READ`] columns) to the state.
+fn take(h: &mut Held, batch: &RecordBatch, has_error: bool) -> DFResult<()> {
+    let strings = |i: usize| {
+        batch
+            .column(i)
+            .as_string_opt::<i32>()
+            .ok_or_else(|| DataFusionError::Internal(format!("column {} of orders is not Utf8", READ[i])))
+    };
+    let (order_id, customer_id) = (strings(0)?, strings(1)?);
+    let amount = batch.column(2).as_primitive::<Decimal128Type>();
+    let time = batch.column(3).as_primitive::<TimestampNanosecondType>();
+    let partition = batch.column(4).as_primitive::<Int32Type>();
+    let offset = batch.column(5).as_primitive::<Int64Type>();
+    let error = has_error.then(|| batch.column(6));
+    for row in 0..batch.num_rows() {
+        let clean = error.is_none_or(|e| e.is_null(row))
+            && !order_id.is_null(row)
+            && !customer_id.is_null(row)
+            && !amount.is_null(row)
+            && !time.is_null(row);
+        if !clean {
+            continue;
+        }
+        let (p, o) = (partition.value(row), offset.value(row));
+        let position = window_sums::position(p, o);
+        if h.sums.add(
+            order_id.value(row),
+            customer_id.value(row),
+            amount.value(row),
+            time.value(row),
+            position,
+        ) {
+            let low = h.lowest.entry(p).or_insert(o);
+            *low = (*low).min(o);
+        }
+    }
+    Ok(())
+}
+
+/// The statement's `T`, as `pulse_as_of()` folds it: `pulse.as_of`, or
+/// the instant the statement started.
+fn as_of(state: &dyn Session) -> DFResult<i64> {
+    let pinned = state
+        .config_options()
+        .extensions
+        .get::<PulseOptions>()
+        .and_then(|o| o.as_of_ns);
+    pinned
+        .or_else(|| {
+            state
+                .execution_props()
+                .query_execution_start_time
+                .and_then(|s| s.timestamp_nanos_opt())
+        })
+        .ok_or_else(|| DataFusionError::Plan("customer_window_sums: the statement has no start time for T".into()))
+}
+
+#[async_trait]
+impl TableProvider for MaintainedWindowSums {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let batch = self.refresh(state).await?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            Arc::clone(&self.schema),
+            projection.cloned(),
+        )?)
+    }
+}
