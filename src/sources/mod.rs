@@ -30,7 +30,7 @@ use pulse::engine::customers::{CustomerBatchesConfig, CustomersTable, CustomersV
 use pulse::engine::jsonl::JsonLinesTable;
 use pulse::engine::kafka::{CacheTable, DecodedLogCache, KafkaTable, KafkaTableConfig};
 use pulse::engine::lake::{Lake, LakeOrdersTable, register_lake_catalog};
-use pulse::engine::live::maintainers;
+use pulse::engine::live::LiveViews;
 use pulse::engine::messages::schema::utc_millis;
 use pulse::engine::messages::{
     ERROR_COLUMN, KEY_COLUMN, MalformedPolicy, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN, TableSchema,
@@ -239,7 +239,11 @@ pub async fn load(ctx: &SessionContext, args: &SourceArgs) -> Result<Loaded, Cli
         }
     };
     match topic.filter(|_| args.maintain) {
-        Some(topic) => load_views_maintained(ctx, &maintainers(topic, latest_customers)?).await?,
+        Some(topic) => {
+            let live = LiveViews::new(topic, latest_customers)?;
+            ctx.register_table("pulse_live", live.status())?;
+            load_views_maintained(ctx, &live.maintainers()).await?
+        }
         None => load_views(ctx).await?,
     }
     Ok(Loaded {

@@ -87,6 +87,22 @@ pub struct Refresh {
     pub recomputed: usize,
 }
 
+/// What the state holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Holding {
+    /// The `T` it was last moved to.
+    pub as_of: Option<i64>,
+    /// Orders with at least one copy held.
+    pub orders: usize,
+    /// Copies (messages) held.
+    pub copies: usize,
+    /// An estimate of the memory they take, in bytes.
+    pub bytes: usize,
+}
+
+/// The view this state serves.
+pub const VIEW: &str = "customer_window_sums_v1";
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct MaintainedWindowSums {
@@ -118,14 +134,19 @@ impl MaintainedWindowSums {
         self.last.lock().map(|l| *l).unwrap_or_default()
     }
 
-    /// Orders and copies held, and an estimate of their memory in bytes.
-    pub async fn held(&self) -> (usize, usize, usize) {
+    /// What the state holds now.
+    pub async fn held(&self) -> Holding {
         match &*self.held.lock().await {
             Some(h) => {
                 let (orders, copies) = h.sums.counts();
-                (orders, copies, h.sums.bytes())
+                Holding {
+                    as_of: h.sums.as_of(),
+                    orders,
+                    copies,
+                    bytes: h.sums.bytes(),
+                }
             }
-            None => (0, 0, 0),
+            None => Holding::default(),
         }
     }
 

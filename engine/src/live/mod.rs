@@ -14,7 +14,8 @@
 //! answer runs, each customer's industries (`customer_industries`), reads
 //! only the customer batches, which change far less often than the answer
 //! is asked for: it is held while the batches are the same
-//! ([`BatchKeyedView`]).
+//! ([`BatchKeyedView`]). `SELECT * FROM pulse_live` shows what is kept
+//! ([`LiveTable`]); [`LiveViews`] sets a session up with all of it.
 //!
 //! What must stay true: a maintained view's rows are the SQL view's rows at
 //! the same `T` and cut; the SQL file stays the definition, the state is
@@ -24,10 +25,12 @@
 
 pub mod batch_keyed;
 pub mod maintained;
+pub mod status;
 pub mod window_sums;
 
 pub use batch_keyed::BatchKeyedView;
-pub use maintained::{MaintainedWindowSums, Refresh};
+pub use maintained::{Holding, MaintainedWindowSums, Refresh};
+pub use status::LiveTable;
 pub use window_sums::WindowSums;
 
 use std::sync::Arc;
@@ -39,21 +42,40 @@ use crate::customers::CustomersTable;
 use crate::kafka::KafkaTable;
 use crate::views::Maintainer;
 
-/// The views a live session over the topic `orders` (and, if given, the
-/// customer batches `customers`, the session's `customers` table) serves
-/// from kept state, for [`crate::views::load_views_maintained`].
-pub fn maintainers(
-    orders: Arc<KafkaTable>,
+/// What a live session over the topic `orders` keeps for its views.
+#[derive(Debug)]
+pub struct LiveViews {
+    sums: Arc<MaintainedWindowSums>,
     customers: Option<Arc<CustomersTable>>,
-) -> DFResult<Vec<(&'static str, Maintainer)>> {
-    let sums: Arc<dyn TableProvider> = Arc::new(MaintainedWindowSums::new(orders)?);
-    let mut views: Vec<(&'static str, Maintainer)> =
-        vec![("customer_window_sums_v1", Arc::new(move |_| Arc::clone(&sums)))];
-    if let Some(customers) = customers {
-        views.push((
-            "customer_industries_v1",
-            Arc::new(move |view| Arc::new(BatchKeyedView::new(view, Arc::clone(&customers)))),
-        ));
+}
+
+impl LiveViews {
+    /// The views over `orders` (the session's `orders` table) and, if
+    /// given, `customers` (its `customers` table).
+    pub fn new(orders: Arc<KafkaTable>, customers: Option<Arc<CustomersTable>>) -> DFResult<Self> {
+        Ok(Self {
+            sums: Arc::new(MaintainedWindowSums::new(orders)?),
+            customers,
+        })
     }
-    Ok(views)
+
+    /// The views served from kept state, for
+    /// [`crate::views::load_views_maintained`].
+    pub fn maintainers(&self) -> Vec<(&'static str, Maintainer)> {
+        let sums: Arc<dyn TableProvider> = Arc::clone(&self.sums) as _;
+        let mut views: Vec<(&'static str, Maintainer)> = vec![(maintained::VIEW, Arc::new(move |_| Arc::clone(&sums)))];
+        if let Some(customers) = &self.customers {
+            let customers = Arc::clone(customers);
+            views.push((
+                "customer_industries_v1",
+                Arc::new(move |view| Arc::new(BatchKeyedView::new(view, Arc::clone(&customers)))),
+            ));
+        }
+        views
+    }
+
+    /// The table `pulse_live`.
+    pub fn status(&self) -> Arc<dyn TableProvider> {
+        Arc::new(LiveTable::new(Arc::clone(&self.sums)))
+    }
 }

@@ -74,8 +74,23 @@ pub fn schema() -> SchemaRef {
 struct OrderCopy {
     position: i64,
     time: i64,
-    amount: i128,
+    amount: Amount,
     customer: u32,
+}
+
+/// An `i128` aligned to 8 bytes, not 16: a copy takes 40 bytes, not 48.
+#[derive(Debug, Clone, Copy)]
+struct Amount([u64; 2]);
+
+impl Amount {
+    fn new(value: i128) -> Self {
+        let bits = value as u128;
+        Self([bits as u64, (bits >> 64) as u64])
+    }
+
+    fn get(self) -> i128 {
+        (u128::from(self.0[0]) | (u128::from(self.0[1]) << 64)) as i128
+    }
 }
 
 /// The copy an order keeps at the current `T`, and whether it is in the
@@ -98,7 +113,7 @@ struct Slot {
 const EMPTY: OrderCopy = OrderCopy {
     position: -1,
     time: 0,
-    amount: 0,
+    amount: Amount([0, 0]),
     customer: 0,
 };
 
@@ -201,7 +216,7 @@ impl WindowSums {
         let copy = OrderCopy {
             position,
             time,
-            amount,
+            amount: Amount::new(amount),
             customer,
         };
         let (slot, known) = match self.index.get(order_id) {
@@ -315,7 +330,7 @@ impl WindowSums {
 
     fn count(&mut self, copy: OrderCopy, current: bool, sign: i64) {
         let sums = &mut self.sums[copy.customer as usize];
-        let amount = i256::from_i128(copy.amount);
+        let amount = i256::from_i128(copy.amount.get());
         let (sum, count) = match current {
             true => (&mut sums.current, &mut sums.current_count),
             false => (&mut sums.baseline, &mut sums.baseline_count),
@@ -556,6 +571,22 @@ mod tests {
             let (orders, copies) = sums.counts();
             assert!(orders <= copies);
         }
+    }
+
+    #[test]
+    fn an_amount_keeps_every_bit() {
+        for v in [
+            0i128,
+            1,
+            -1,
+            i128::MAX,
+            i128::MIN,
+            10i128.pow(38) - 1,
+            -(10i128.pow(38) - 1),
+        ] {
+            assert_eq!(Amount::new(v).get(), v);
+        }
+        assert_eq!(size_of::<OrderCopy>(), 40);
     }
 
     #[test]
