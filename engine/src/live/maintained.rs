@@ -328,3 +328,68 @@ impl TableProvider for MaintainedWindowSums {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::window_sums::DAY_NS;
+
+    const T: i64 = 1_800_000_000_000_000_000;
+
+    fn cut(partitions: &[(i32, i64, i64)]) -> Cut {
+        Cut {
+            topic: "orders".into(),
+            partitions: partitions
+                .iter()
+                .map(|&(p, low, high)| (p, Watermarks { low, high }))
+                .collect(),
+            pinned: false,
+        }
+    }
+
+    /// A state at `T` that read partitions 0 and 1 up to 100 and 50, and
+    /// holds a copy at offset 10 of partition 0.
+    fn held() -> Held {
+        let mut sums = WindowSums::new(T - WINDOW_NS);
+        assert!(sums.add("o1", "c1", 1, T - DAY_NS, window_sums::position(0, 10)));
+        assert!(matches!(sums.move_to(T), Moved::To { .. }));
+        Held {
+            sums,
+            ends: BTreeMap::from([(0, 100), (1, 50)]),
+            lowest: BTreeMap::from([(0, 10)]),
+        }
+    }
+
+    #[test]
+    fn a_state_is_moved_only_over_a_cut_that_extends_what_it_read() {
+        let h = held();
+        assert!(h.extends_to(&cut(&[(0, 0, 100), (1, 0, 50)]), T), "nothing new");
+        assert!(
+            h.extends_to(&cut(&[(0, 5, 120), (1, 0, 60), (2, 0, 9)]), T + DAY_NS),
+            "new offsets, a new partition, T on"
+        );
+        assert!(
+            !h.extends_to(&cut(&[(0, 0, 100), (1, 0, 50)]), T - 1),
+            "T's window starts below the floor"
+        );
+        assert!(!h.extends_to(&cut(&[(0, 0, 100)]), T), "a partition it read is gone");
+        assert!(
+            !h.extends_to(&cut(&[(0, 0, 99), (1, 0, 50)]), T),
+            "a log ends below what it read"
+        );
+        assert!(
+            !h.extends_to(&cut(&[(0, 11, 100), (1, 0, 50)]), T),
+            "retention deleted a copy it holds"
+        );
+        assert!(
+            h.extends_to(&cut(&[(0, 10, 100), (1, 40, 50)]), T),
+            "retention below every copy it holds"
+        );
+        let fresh = Held {
+            sums: WindowSums::new(T - WINDOW_NS),
+            ends: BTreeMap::new(),
+            lowest: BTreeMap::new(),
+        };
+        assert!(!fresh.extends_to(&cut(&[(0, 0, 100)]), T), "never moved: built first");
+    }
+}
