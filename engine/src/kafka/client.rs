@@ -7,9 +7,11 @@
 //! (`spawn_blocking`), never on an async worker; and every error names the
 //! topic, and the partition and offset where there is one.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
+
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -75,14 +77,33 @@ impl std::ops::Deref for ScanConsumer {
     }
 }
 
+/// Consumers closing on threads of their own now; beyond
+/// [`CLOSING_AT_MOST`], a consumer closes on the dropping thread, as
+/// before, so a broker that never lets them close costs waits, not threads.
+static CLOSING: AtomicUsize = AtomicUsize::new(0);
+
+/// See [`CLOSING`].
+const CLOSING_AT_MOST: usize = 64;
+
 impl Drop for ScanConsumer {
     fn drop(&mut self) {
-        if let Some(consumer) = self.0.take() {
-            // where no thread can be started, the closure and with it the
-            // consumer are dropped here, waiting as before
-            let _ = std::thread::Builder::new()
-                .name("pulse-consumer-close".into())
-                .spawn(move || drop(consumer));
+        let Some(consumer) = self.0.take() else {
+            return;
+        };
+        if CLOSING.fetch_add(1, Ordering::Relaxed) >= CLOSING_AT_MOST {
+            CLOSING.fetch_sub(1, Ordering::Relaxed);
+            return drop(consumer);
+        }
+        // where no thread can be started, the closure and with it the
+        // consumer are dropped here, waiting as before
+        let spawned = std::thread::Builder::new()
+            .name("pulse-consumer-close".into())
+            .spawn(move || {
+                drop(consumer);
+                CLOSING.fetch_sub(1, Ordering::Relaxed);
+            });
+        if spawned.is_err() {
+            CLOSING.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -17,16 +17,21 @@
 //! below what it keeps, a partition whose log ends below what it read or
 //! is gone (the topic was made again, or a pinned cut is older), a
 //! partition whose log now starts above an offset it holds (retention
-//! deleted a message the view would no longer see). A read that fails
-//! leaves no state behind. Scans wait for each other: one statement moves
-//! the state at a time.
+//! deleted a message the view would no longer see), a partition whose log
+//! now starts below where the state started reading it (it was built from
+//! a pinned cut's start). A read that fails, or a statement dropped while
+//! it reads, leaves no state behind. Scans wait for each other, and take
+//! their cut while they hold the state: one statement moves it at a time,
+//! in the order of their cuts.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{Decimal128Type, Int32Type, Int64Type, SchemaRef, TimestampNanosecondType};
+use datafusion::arrow::datatypes::{
+    DataType, Decimal128Type, Int32Type, Int64Type, SchemaRef, TimeUnit, TimestampNanosecondType,
+};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::{DataFusionError, Result as DFResult};
@@ -52,12 +57,26 @@ const READ: [&str; 7] = [
     ERROR_COLUMN,
 ];
 
+/// The types of [`READ`] the state reads them as (the orders schema's).
+const READ_TYPES: [DataType; 7] = [
+    DataType::Utf8,
+    DataType::Utf8,
+    DataType::Decimal128(38, 18),
+    DataType::Timestamp(TimeUnit::Nanosecond, None),
+    DataType::Int32,
+    DataType::Int64,
+    DataType::Utf8,
+];
+
 /// What the state holds beyond the sums: how far it read each partition.
 #[derive(Debug)]
 struct Held {
     sums: WindowSums,
     /// Per partition, the next offset to read.
     ends: BTreeMap<i32, i64>,
+    /// Per partition, where the state started accounting for it (the
+    /// cut's start when it was first read, a seek being exact).
+    starts: BTreeMap<i32, i64>,
     /// Per partition, the lowest offset of a copy it took.
     lowest: BTreeMap<i32, i64>,
 }
@@ -68,10 +87,11 @@ impl Held {
         self.sums.as_of().is_some()
             && t.saturating_sub(WINDOW_NS) >= self.sums.floor()
             && self.ends.iter().all(|(p, &end)| {
-                cut.partitions
-                    .iter()
-                    .find(|(q, _)| q == p)
-                    .is_some_and(|(_, wm)| wm.high >= end && self.lowest.get(p).is_none_or(|&low| wm.low <= low))
+                cut.partitions.iter().find(|(q, _)| q == p).is_some_and(|(_, wm)| {
+                    wm.high >= end
+                        && self.starts.get(p).is_some_and(|&start| wm.low >= start)
+                        && self.lowest.get(p).is_none_or(|&low| wm.low <= low)
+                })
             })
     }
 }
@@ -116,9 +136,19 @@ impl MaintainedWindowSums {
     /// The view over the topic `orders` (the session's `orders` table).
     pub fn new(orders: Arc<KafkaTable>) -> DFResult<Self> {
         let table = orders.schema();
-        for name in READ {
-            if name != ERROR_COLUMN {
-                table.index_of(name)?;
+        for (name, want) in READ.iter().zip(READ_TYPES) {
+            if *name == ERROR_COLUMN {
+                continue; // only under the dead_letter policy
+            }
+            let got = table.field_with_name(name)?.data_type();
+            let fits = match (&want, got) {
+                (DataType::Timestamp(unit, _), DataType::Timestamp(got_unit, _)) => unit == got_unit,
+                _ => want == *got,
+            };
+            if !fits {
+                return Err(DataFusionError::Plan(format!(
+                    "customer_window_sums cannot be kept over this orders table: its column {name} is {got}, not {want}"
+                )));
             }
         }
         Ok(Self {
@@ -153,23 +183,23 @@ impl MaintainedWindowSums {
     /// Brings the state to the statement's cut and `T`; returns its rows.
     async fn refresh(&self, state: &dyn Session) -> DFResult<RecordBatch> {
         let t = as_of(state)?;
-        let cut = self.orders.cut(state).await.map_err(DataFusionError::from)?;
         let mut held = self.held.lock().await;
-        let outcome = self.bring(&mut held, state, &cut, t).await;
-        let h = match (outcome, held.as_mut()) {
-            (Ok(refresh), Some(h)) => {
-                if let Ok(mut last) = self.last.lock() {
-                    *last = refresh;
-                }
-                h
-            }
-            (Ok(_), None) => return Err(DataFusionError::Internal("the window sums were not built".into())),
-            (Err(e), _) => {
-                *held = None;
-                return Err(e);
-            }
+        // the cut is taken under the lock, so statements move the state in
+        // the order of their cuts
+        let cut = self.orders.cut(state).await.map_err(DataFusionError::from)?;
+        // taken out while it moves: a statement dropped half-way (a client
+        // gone) leaves no half-read state behind, only a rebuild
+        let mut current = held.take();
+        let refresh = self.bring(&mut current, state, &cut, t).await?;
+        let Some(h) = current else {
+            return Err(DataFusionError::Internal("the window sums were not built".into()));
         };
-        h.sums.batch(&self.schema)
+        if let Ok(mut last) = self.last.lock() {
+            *last = refresh;
+        }
+        let batch = h.sums.batch(&self.schema);
+        *held = Some(h);
+        batch
     }
 
     async fn bring(&self, held: &mut Option<Held>, state: &dyn Session, cut: &Cut, t: i64) -> DFResult<Refresh> {
@@ -180,6 +210,7 @@ impl MaintainedWindowSums {
             *held = Some(Held {
                 sums: WindowSums::new(start),
                 ends: BTreeMap::new(),
+                starts: BTreeMap::new(),
                 lowest: BTreeMap::new(),
             });
             let bound = ScalarValue::TimestampNanosecond(Some(start), Some("UTC".into()));
@@ -211,6 +242,9 @@ impl MaintainedWindowSums {
             true => self.read(h, state, &unread, &filters).await?,
             false => 0,
         };
+        for &(p, wm) in &unread.partitions {
+            h.starts.entry(p).or_insert(wm.low);
+        }
         h.ends = cut.partitions.iter().map(|&(p, wm)| (p, wm.high)).collect();
         match h.sums.move_to(t) {
             Moved::To { recomputed } => Ok(Refresh {
@@ -301,6 +335,12 @@ fn as_of(state: &dyn Session) -> DFResult<i64> {
                 .and_then(|s| s.timestamp_nanos_opt())
         })
         .ok_or_else(|| DataFusionError::Plan("customer_window_sums: the statement has no start time for T".into()))
+        .and_then(|t| match t.checked_sub(WINDOW_NS) {
+            Some(_) => Ok(t),
+            None => Err(DataFusionError::Plan(format!(
+                "customer_window_sums: T = {t} ns is too early for a 31-day window"
+            ))),
+        })
 }
 
 #[async_trait]
@@ -356,6 +396,7 @@ mod tests {
         Held {
             sums,
             ends: BTreeMap::from([(0, 100), (1, 50)]),
+            starts: BTreeMap::from([(0, 0), (1, 0)]),
             lowest: BTreeMap::from([(0, 10)]),
         }
     }
@@ -385,9 +426,16 @@ mod tests {
             h.extends_to(&cut(&[(0, 10, 100), (1, 40, 50)]), T),
             "retention below every copy it holds"
         );
+        let mut pinned = held();
+        pinned.starts.insert(1, 20);
+        assert!(
+            !pinned.extends_to(&cut(&[(0, 0, 100), (1, 0, 50)]), T),
+            "built from a pinned start: 0..20 never read"
+        );
         let fresh = Held {
             sums: WindowSums::new(T - WINDOW_NS),
             ends: BTreeMap::new(),
+            starts: BTreeMap::new(),
             lowest: BTreeMap::new(),
         };
         assert!(!fresh.extends_to(&cut(&[(0, 0, 100)]), T), "never moved: built first");

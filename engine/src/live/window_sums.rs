@@ -21,7 +21,10 @@
 //! [`WindowSums::move_to`] brings the sums to a `T`: it recomputes only
 //! the orders that got a copy or that have a copy in a bucket an edge
 //! crossed, and takes each one's old contribution off its customer before
-//! adding the new one. Copies below the window are dropped after a move.
+//! adding the new one. After a move, copies more than an hour (rounded to
+//! the minute) below the window are dropped and the floor rises to there.
+//! Customers are never dropped (a name and four numbers each), and copies
+//! with event times after `T` are held until the window reaches them.
 //!
 //! What must stay true: after `move_to(T)` the sums are the view's at `T`
 //! over every message added, provided every clean message with event time
@@ -47,6 +50,9 @@ pub const WINDOW_NS: i64 = 31 * DAY_NS;
 
 /// The width of a time bucket.
 const BUCKET_NS: i64 = 60 * 1_000_000_000;
+
+/// How far below the window's start copies are kept after a move.
+const SLACK_NS: i64 = 3_600 * 1_000_000_000;
 
 /// Partition and offset as one sortable position, as the views form it:
 /// offsets stay below 2^40.
@@ -342,17 +348,25 @@ impl WindowSums {
         *count += sign;
     }
 
-    /// Drops the copies with event time below `start` (the window's start
-    /// after a move), and raises the floor to the first bucket kept.
+    /// Drops the copies with event time below the minute an hour before
+    /// `start` (the window's start after a move), which becomes the floor.
     fn drop_below(&mut self, start: i64) {
-        let first_kept = start.div_euclid(BUCKET_NS);
+        // an hour below the window's start is kept: T moving back by less
+        // (statements planned out of order) moves the state, not rebuilds it
+        let first_kept = (start - SLACK_NS).div_euclid(BUCKET_NS);
+        let floor = first_kept * BUCKET_NS;
+        if floor <= self.floor {
+            return;
+        }
         let below: Vec<i64> = self.buckets.range(..first_kept).map(|(&b, _)| b).collect();
         for bucket in below {
             for slot in self.buckets.remove(&bucket).unwrap_or_default() {
-                self.drop_copies(slot, start);
+                // only below the new floor: a copy at or above it stays
+                // wherever its order was found
+                self.drop_copies(slot, floor);
             }
         }
-        self.floor = self.floor.max(first_kept * BUCKET_NS);
+        self.floor = floor;
         if self.empty > 1024 && self.empty * 4 > self.index.len() {
             self.reclaim();
         }
@@ -524,11 +538,17 @@ mod tests {
                 // new messages: fresh orders, duplicates, late and future times
                 for _ in 0..rng.below(40) {
                     let p = rng.below(3) as usize;
+                    let mut time = t + (rng.below(40 * DAY_NS as u64 / 1_000_000) as i64) * 1_000_000 - 35 * DAY_NS;
                     let order = match rng.below(4) {
                         0 if !msgs.is_empty() => msgs[rng.below(msgs.len() as u64) as usize].0.clone(),
+                        // a copy seconds from another, at the window's start
+                        1 if !msgs.is_empty() => {
+                            let other = &msgs[rng.below(msgs.len() as u64) as usize];
+                            time = t - WINDOW_NS - SLACK_NS + rng.below(3 * 3_600) as i64 * 1_000_000_000;
+                            other.0.clone()
+                        }
                         _ => format!("o{}", rng.below(500)),
                     };
-                    let time = t + (rng.below(40 * DAY_NS as u64 / 1_000_000) as i64) * 1_000_000 - 35 * DAY_NS;
                     let msg = (
                         order,
                         format!("c{}", rng.below(7)),
@@ -545,12 +565,13 @@ mod tests {
                     msgs.push(msg);
                 }
                 // T moves by a second, an hour or days, mostly forward
-                let by = match rng.below(6) {
+                let by = match rng.below(7) {
                     0 => 0,
                     1 => 1_000_000_000,
                     2 => 3_600 * 1_000_000_000,
                     3 => (rng.below(3) as i64 + 1) * DAY_NS + 7,
                     4 => -(rng.below(2 * 3_600) as i64) * 1_000_000_000,
+                    5 => -(rng.below(120) as i64) * 1_000_000_000 - 1,
                     _ => rng.below(60) as i64 * 60 * 1_000_000_000 + 1,
                 };
                 t += by;
@@ -571,6 +592,59 @@ mod tests {
             let (orders, copies) = sums.counts();
             assert!(orders <= copies);
         }
+    }
+
+    #[test]
+    fn a_move_back_above_the_floor_finds_every_copy_there() {
+        // the copies of one order a minute apart around the window's start:
+        // a move forward drops neither the copy at or above the new floor
+        // nor its order, so a move back by seconds counts it again
+        let t = 1_800_000_000_000_000_000i64;
+        let mut sums = WindowSums::new(t - WINDOW_NS - 2 * SLACK_NS);
+        let at = t - WINDOW_NS + 80 * 1_000_000_000;
+        assert!(sums.add("o", "c", 7, at - 70 * 1_000_000_000, 0));
+        assert!(sums.add("o", "c", 9, at, 1));
+        let mut msgs = 0;
+        for moved in [
+            SLACK_NS + 90 * 1_000_000_000,
+            SLACK_NS + 70 * 1_000_000_000,
+            70 * 1_000_000_000,
+            0,
+        ] {
+            if sums.move_to(t + moved) == Moved::BelowFloor {
+                msgs += 1;
+                continue;
+            }
+            let want = by_the_definition(
+                &[
+                    ("o".into(), "c".into(), 7, at - 70 * 1_000_000_000, 0),
+                    ("o".into(), "c".into(), 9, at, 1),
+                ],
+                t + moved,
+            );
+            assert_eq!(rows(&sums), want, "T + {moved}");
+        }
+        assert_eq!(msgs, 1, "only the move back below the floor is refused");
+    }
+
+    #[test]
+    fn emptied_orders_are_reclaimed_and_their_slots_reused() {
+        let t = 1_800_000_000_000_000_000i64;
+        let mut sums = WindowSums::new(t - WINDOW_NS);
+        for i in 0..5000 {
+            assert!(sums.add(&format!("old{i}"), "c", 1, t - WINDOW_NS + i, i));
+        }
+        sums.move_to(t);
+        sums.move_to(t + 2 * SLACK_NS);
+        assert_eq!(sums.counts(), (0, 0), "every copy left the window");
+        let slots = sums.slots.len();
+        for i in 0..5000 {
+            assert!(sums.add(&format!("new{i}"), "d", 2, t + SLACK_NS, 10_000 + i));
+        }
+        sums.move_to(t + 2 * SLACK_NS);
+        assert_eq!(sums.slots.len(), slots, "the slots were reused");
+        assert_eq!(rows(&sums)["d"], (Some(i256::from_i128(10_000)), None, 5000, 0));
+        assert!(!rows(&sums).contains_key("c"));
     }
 
     #[test]
