@@ -295,6 +295,10 @@ async fn ticks_through_the_cache_equal_fresh_queries_at_the_same_cut_while_order
                         .await;
                         let rebuilt = round == 0 || round == 4;
                         assert_eq!(status, [format!("{rebuilt}, true, true")], "round {round}");
+                        // statements at once (clients of one server) wait for
+                        // each other and give the same rows
+                        let (a, b) = tokio::join!(rows(&kept, sql), rows(&kept, sql));
+                        assert!(a == got && b == got, "round {round}: concurrent statements differ");
                     }
                 }
                 assert!(small.bytes() <= small.budget());
