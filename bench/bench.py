@@ -833,16 +833,15 @@ def live(pulse, scale, d, broker, repeat):
             warm.append(seconds)
         cur.execute("SELECT sum(rows), sum(bytes) FROM pulse_cache")
         rows, cache_bytes = cur.fetchone()
+        cur.execute("SELECT orders, copies, bytes, rebuilt, read, recomputed FROM pulse_live")
+        kept = dict(zip([d[0] for d in cur.description], cur.fetchone()))
         rss, peak = served.rss_mb()
         conn.close()
         log(f"live {scale}: cold {cold:.2f} s, unchanged {unchanged:.3f} s, warm with 1,000 new "
             f"{statistics.median(warm):.3f} s; cache {rows:,} rows in {cache_bytes / 2**20:,.0f} MiB; RSS {rss:,.0f} MB")
         out = {"scale": scale, "cold_s": cold, "unchanged_s": unchanged, "warm_s": warm,
                "cache_rows": rows, "cache_mb": cache_bytes / 2**20, "rss_mb": rss, "peak_mb": peak,
-               "latency": []}
-        cur = served.connect().cursor()
-        cur.execute("SELECT orders, copies, bytes, rebuilt, read, recomputed FROM pulse_live")
-        out["kept"] = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+               "kept": kept, "latency": []}
         log(f"live {scale}: kept {out['kept']}")
         for via in LATENCY_VIA:
             for rate in [5, 20_000]:

@@ -142,9 +142,8 @@ pub type Maintainer = Arc<dyn Fn(Arc<dyn TableProvider>) -> Arc<dyn TableProvide
 /// Puts the table `make` gives in the place of the view `name`, if their
 /// columns agree.
 async fn maintain(ctx: &SessionContext, name: &str, make: &Maintainer, file: &str) -> Result<()> {
-    let view = ctx.table(name).await.map_err(|e| view_error(file, e))?;
-    let own = ctx.table_provider(name).await.map_err(|e| view_error(file, e))?;
-    let table = make(own);
+    let view = ctx.table_provider(name).await.map_err(|e| view_error(file, e))?;
+    let table = make(Arc::clone(&view));
     let columns = |schema: &Schema| -> Vec<(String, DataType)> {
         schema
             .fields()
@@ -152,7 +151,7 @@ async fn maintain(ctx: &SessionContext, name: &str, make: &Maintainer, file: &st
             .map(|f| (f.name().clone(), f.data_type().clone()))
             .collect()
     };
-    let (want, got) = (columns(view.schema().as_arrow()), columns(&table.schema()));
+    let (want, got) = (columns(&view.schema()), columns(&table.schema()));
     if want != got {
         return Err(view_error(
             file,

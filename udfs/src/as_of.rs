@@ -25,7 +25,7 @@
 //! # }
 //! ```
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::config::ConfigOptions;
@@ -65,6 +65,15 @@ impl PulseAsOf {
         config.extensions.get::<PulseOptions>().and_then(|o| o.as_of_ns)
     }
 
+    /// The `T` a statement folds `pulse_as_of()` to, in UTC nanoseconds:
+    /// `pulse.as_of` if set, else `started`, the instant the statement's
+    /// planning began; none without either. Tables that depend on `T`
+    /// (the kept views of a live session) take it from here, so they see
+    /// the statement's `T`.
+    pub fn of_statement(config: &ConfigOptions, started: Option<DateTime<Utc>>) -> Option<i64> {
+        Self::pinned(config).or_else(|| started.map(|s| s.timestamp_nanos_opt().unwrap_or(i64::MAX)))
+    }
+
     fn now() -> i64 {
         // `Utc::now()` is within nanosecond range until 2262.
         Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
@@ -85,12 +94,8 @@ impl ScalarUDFImpl for PulseAsOf {
     }
 
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
-        let ns = match Self::pinned(info.config_options()) {
-            Some(ns) => ns,
-            None => match info.query_execution_start_time() {
-                Some(start) => start.timestamp_nanos_opt().unwrap_or(i64::MAX),
-                None => return Ok(ExprSimplifyResult::Original(args)),
-            },
+        let Some(ns) = Self::of_statement(info.config_options(), info.query_execution_start_time()) else {
+            return Ok(ExprSimplifyResult::Original(args));
         };
         Ok(ExprSimplifyResult::Simplified(Expr::Literal(Self::literal(ns), None)))
     }

@@ -39,7 +39,7 @@ use datafusion::logical_expr::{Expr, TableType, col, lit};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
-use pulse_udfs::PulseOptions;
+use pulse_udfs::PulseAsOf;
 
 use super::window_sums::{self, Moved, WINDOW_NS, WindowSums};
 use crate::kafka::offsets::Watermarks;
@@ -82,6 +82,16 @@ struct Held {
 }
 
 impl Held {
+    /// An empty state that will hold the copies from `floor` on.
+    fn new(floor: i64) -> Self {
+        Self {
+            sums: WindowSums::new(floor),
+            ends: BTreeMap::new(),
+            starts: BTreeMap::new(),
+            lowest: BTreeMap::new(),
+        }
+    }
+
     /// Whether moving this state to `t` over `cut` gives the view's rows.
     fn extends_to(&self, cut: &Cut, t: i64) -> bool {
         self.sums.as_of().is_some()
@@ -189,11 +199,7 @@ impl MaintainedWindowSums {
         let cut = self.orders.cut(state).await.map_err(DataFusionError::from)?;
         // taken out while it moves: a statement dropped half-way (a client
         // gone) leaves no half-read state behind, only a rebuild
-        let mut current = held.take();
-        let refresh = self.bring(&mut current, state, &cut, t).await?;
-        let Some(h) = current else {
-            return Err(DataFusionError::Internal("the window sums were not built".into()));
-        };
+        let (h, refresh) = self.bring(held.take(), state, &cut, t).await?;
         if let Ok(mut last) = self.last.lock() {
             *last = refresh;
         }
@@ -202,23 +208,17 @@ impl MaintainedWindowSums {
         batch
     }
 
-    async fn bring(&self, held: &mut Option<Held>, state: &dyn Session, cut: &Cut, t: i64) -> DFResult<Refresh> {
-        let rebuilt = !held.as_ref().is_some_and(|h| h.extends_to(cut, t));
-        let mut filters = Vec::new();
-        if rebuilt {
-            let start = t - WINDOW_NS;
-            *held = Some(Held {
-                sums: WindowSums::new(start),
-                ends: BTreeMap::new(),
-                starts: BTreeMap::new(),
-                lowest: BTreeMap::new(),
-            });
-            let bound = ScalarValue::TimestampNanosecond(Some(start), Some("UTC".into()));
-            filters.push(col("timestamp").gt_eq(lit(bound)));
-        }
-        let Some(h) = held.as_mut() else {
-            return Err(DataFusionError::Internal("the window sums were not built".into()));
+    /// `held` moved to `cut` and `t`, or built again from them.
+    async fn bring(&self, held: Option<Held>, state: &dyn Session, cut: &Cut, t: i64) -> DFResult<(Held, Refresh)> {
+        let (mut h, filters) = match held {
+            Some(h) if h.extends_to(cut, t) => (h, vec![]),
+            _ => {
+                let start = t - WINDOW_NS;
+                let bound = ScalarValue::TimestampNanosecond(Some(start), Some("UTC".into()));
+                (Held::new(start), vec![col("timestamp").gt_eq(lit(bound))])
+            }
         };
+        let rebuilt = !filters.is_empty();
         // what the state has not read of each partition
         let unread = Cut {
             topic: cut.topic.clone(),
@@ -239,7 +239,7 @@ impl MaintainedWindowSums {
             pinned: cut.pinned,
         };
         let read = match unread.partitions.iter().any(|(_, wm)| wm.high > wm.low) {
-            true => self.read(h, state, &unread, &filters).await?,
+            true => self.read(&mut h, state, &unread, &filters).await?,
             false => 0,
         };
         for &(p, wm) in &unread.partitions {
@@ -247,11 +247,14 @@ impl MaintainedWindowSums {
         }
         h.ends = cut.partitions.iter().map(|&(p, wm)| (p, wm.high)).collect();
         match h.sums.move_to(t) {
-            Moved::To { recomputed } => Ok(Refresh {
-                rebuilt,
-                read,
-                recomputed,
-            }),
+            Moved::To { recomputed } => Ok((
+                h,
+                Refresh {
+                    rebuilt,
+                    read,
+                    recomputed,
+                },
+            )),
             Moved::BelowFloor => Err(DataFusionError::Internal(format!(
                 "the window sums hold event times from {} only, below T - 31 days = {}",
                 h.sums.floor(),
@@ -319,28 +322,17 @@ fn take(h: &mut Held, batch: &RecordBatch, has_error: bool) -> DFResult<()> {
     Ok(())
 }
 
-/// The statement's `T`, as `pulse_as_of()` folds it: `pulse.as_of`, or
-/// the instant the statement started.
+/// The statement's `T`, as `pulse_as_of()` folds it.
 fn as_of(state: &dyn Session) -> DFResult<i64> {
-    let pinned = state
-        .config_options()
-        .extensions
-        .get::<PulseOptions>()
-        .and_then(|o| o.as_of_ns);
-    pinned
-        .or_else(|| {
-            state
-                .execution_props()
-                .query_execution_start_time
-                .and_then(|s| s.timestamp_nanos_opt())
-        })
-        .ok_or_else(|| DataFusionError::Plan("customer_window_sums: the statement has no start time for T".into()))
-        .and_then(|t| match t.checked_sub(WINDOW_NS) {
-            Some(_) => Ok(t),
-            None => Err(DataFusionError::Plan(format!(
-                "customer_window_sums: T = {t} ns is too early for a 31-day window"
-            ))),
-        })
+    let started = state.execution_props().query_execution_start_time;
+    let t = PulseAsOf::of_statement(state.config_options(), started)
+        .ok_or_else(|| DataFusionError::Plan("customer_window_sums: the statement has no start time for T".into()))?;
+    match t.checked_sub(WINDOW_NS) {
+        Some(_) => Ok(t),
+        None => Err(DataFusionError::Plan(format!(
+            "customer_window_sums: T = {t} ns is too early for a 31-day window"
+        ))),
+    }
 }
 
 #[async_trait]
@@ -432,12 +424,7 @@ mod tests {
             !pinned.extends_to(&cut(&[(0, 0, 100), (1, 0, 50)]), T),
             "built from a pinned start: 0..20 never read"
         );
-        let fresh = Held {
-            sums: WindowSums::new(T - WINDOW_NS),
-            ends: BTreeMap::new(),
-            starts: BTreeMap::new(),
-            lowest: BTreeMap::new(),
-        };
+        let fresh = Held::new(T - WINDOW_NS);
         assert!(!fresh.extends_to(&cut(&[(0, 0, 100)]), T), "never moved: built first");
     }
 }

@@ -112,7 +112,6 @@ struct Kept {
 #[derive(Debug, Clone)]
 struct Slot {
     first: OrderCopy,
-    more: bool,
     kept: Option<Kept>,
 }
 
@@ -233,7 +232,6 @@ impl WindowSums {
                     None => {
                         self.slots.push(Slot {
                             first: EMPTY,
-                            more: false,
                             kept: None,
                         });
                         u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 orders")
@@ -250,7 +248,6 @@ impl WindowSums {
             }
             entry.first = copy;
         } else {
-            entry.more = true;
             self.more.entry(slot).or_default().push(copy);
         }
         self.copies += 1;
@@ -294,10 +291,7 @@ impl WindowSums {
     fn copies_of(&self, slot: u32) -> impl Iterator<Item = &OrderCopy> {
         let s = &self.slots[slot as usize];
         let first = (s.first.position >= 0).then_some(&s.first);
-        let more = match s.more {
-            true => self.more.get(&slot).map(|v| v.as_slice()).unwrap_or_default(),
-            false => &[],
-        };
+        let more = self.more.get(&slot).map(|v| v.as_slice()).unwrap_or_default();
         first.into_iter().chain(more)
     }
 
@@ -374,7 +368,7 @@ impl WindowSums {
 
     fn drop_copies(&mut self, slot: u32, start: i64) {
         let s = &self.slots[slot as usize];
-        if s.first.position < 0 || (s.first.time >= start && !s.more) {
+        if s.first.position < 0 || (s.first.time >= start && !self.more.contains_key(&slot)) {
             return; // a slot reused or emptied since, or nothing to drop
         }
         let mut all: Vec<OrderCopy> = self.copies_of(slot).copied().collect();
@@ -390,8 +384,7 @@ impl WindowSums {
         let mut rest = all.into_iter();
         s.first = rest.next().unwrap_or(EMPTY);
         let rest: Vec<OrderCopy> = rest.collect();
-        s.more = !rest.is_empty();
-        if s.more {
+        if !rest.is_empty() {
             self.more.insert(slot, rest);
         }
         if s.first.position < 0 {
