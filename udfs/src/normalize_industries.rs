@@ -1,8 +1,9 @@
 //! `normalize_industries(text_or_list)`: a customer's industries field as a
 //! list of names, canonical where the name is one of the 10.
 //!
-//! It follows [`crate::industry_names::parse_industries`] to the letter; unknown
-//! names are kept as written (trimmed), and `explode_industries` flags them.
+//! It follows [`crate::industry_names::parse_industries`] to the letter, each
+//! distinct text parsed once per batch; unknown names are kept as written
+//! (trimmed), and `explode_industries` flags them.
 //! What must stay true: NULL in gives NULL out; an empty or blank field
 //! gives an empty list; a list field is read element by element.
 //!
@@ -31,7 +32,7 @@ use datafusion::common::utils::take_function_args;
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 
-use crate::industry_names::{IndustryName, parse_industries, parse_industry_list};
+use crate::industry_names::{IndustryName, ParseMemo};
 
 /// The scalar function `normalize_industries`.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -82,12 +83,14 @@ fn input_kind(t: &DataType) -> Result<bool> {
     }
 }
 
-/// Normalises every row of a string or list-of-strings array.
+/// Normalises every row of a string or list-of-strings array, parsing each
+/// distinct text once per array ([`ParseMemo`]).
 pub fn normalize_array(array: &dyn Array) -> Result<ListArray> {
     let mut out = ListBuilder::new(StringBuilder::new());
-    let mut append = |names: Option<Vec<IndustryName>>| match names {
+    let mut names = Vec::new();
+    let mut append = |names: Option<&[IndustryName]>| match names {
         Some(names) => {
-            for n in &names {
+            for n in names {
                 out.values().append_value(n.as_str());
             }
             out.append(true);
@@ -97,14 +100,33 @@ pub fn normalize_array(array: &dyn Array) -> Result<ListArray> {
     if input_kind(array.data_type())? {
         let lists = cast(array, &list_of_names())?;
         let lists = lists.as_list::<i32>();
-        for row in 0..lists.len() {
-            let values = lists.value(row);
-            append((!lists.is_null(row)).then(|| parse_industry_list(values.as_string::<i32>().iter())));
+        let elements = lists.values().as_string::<i32>();
+        let mut memo = ParseMemo::default();
+        for (row, bounds) in lists.value_offsets().windows(2).enumerate() {
+            if lists.is_null(row) {
+                append(None);
+                continue;
+            }
+            names.clear();
+            for i in bounds[0] as usize..bounds[1] as usize {
+                if elements.is_valid(i) {
+                    memo.parse_into(elements.value(i), &mut names);
+                }
+            }
+            append(Some(&names));
         }
     } else {
         let text = cast(array, &DataType::Utf8)?;
+        let mut memo = ParseMemo::default();
         for value in text.as_string::<i32>().iter() {
-            append(value.map(parse_industries));
+            match value {
+                Some(value) => {
+                    names.clear();
+                    memo.parse_into(value, &mut names);
+                    append(Some(&names));
+                }
+                None => append(None),
+            }
         }
     }
     Ok(out.finish())
