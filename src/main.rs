@@ -35,7 +35,9 @@ pub use error::CliError;
 // returns them to the kernel and faults them back in, mimalloc keeps them
 // (measured in bench/RESULTS.md). Built without transparent huge pages
 // (`no_thp`): with them, every first touch of a 2 MB region zeroes all of
-// it, which took a quarter of reading 1M customers.
+// it, which took a quarter of reading 1M customers. The feature
+// `system-allocator` leaves glibc's malloc in place, for heap profilers.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
