@@ -233,8 +233,9 @@ impl RangeRead {
         let mut file = File::open(&self.scan.path).map_err(|e| self.io_error(self.range.start, e))?;
         file.seek(SeekFrom::Start(self.range.start))
             .map_err(|e| self.io_error(self.range.start, e))?;
-        let mut decoder =
-            ChunkDecoder::new(0, Arc::clone(&self.scan.schema), self.scan.policy).map_err(|e| self.name_line(e))?;
+        let mut decoder = ChunkDecoder::new(0, Arc::clone(&self.scan.schema), self.scan.policy)
+            .map_err(|e| self.name_line(e))?
+            .for_projection(self.projection.as_deref(), self.scan.event_time);
         let mut chunk = MessageChunk::with_capacity(self.batch_size);
         let mut state = SendState {
             rows_sent: 0,
@@ -250,7 +251,7 @@ impl RangeRead {
             if line_start >= self.range.end {
                 break;
             }
-            match buf[pos..filled].iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', &buf[pos..filled]) {
                 Some(i) => {
                     take_line(&mut chunk, &buf[pos..pos + i], line_start);
                     pos += i + 1;

@@ -175,7 +175,8 @@ fn read_range_watched(
     // a message past the range was taken from its queue)
     let mut resumable = true;
     let mut decoder = ChunkDecoder::new(range.partition, Arc::clone(&schema), cfg.malformed)
-        .map_err(|e| decode_error(&cfg, range.partition, e))?;
+        .map_err(|e| decode_error(&cfg, range.partition, e))?
+        .for_projection(projection.as_deref(), event_time);
     let mut chunk = MessageChunk::with_capacity(batch_size.min(range.len() as usize).max(1));
     let mut next = range.start;
     let mut rows_sent = 0usize;

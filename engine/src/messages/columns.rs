@@ -508,10 +508,14 @@ pub fn read_object(
     mut read: impl FnMut(usize, &mut Column, &mut Cursor<'_>) -> Result<()>,
 ) -> Result<()> {
     c.begin_object()?;
-    let mut seen = vec![false; keys.len()];
+    // which known keys were read: a bit each for the first 64 (no
+    // allocation per object), a flag each for the rest
+    let mut seen_bits = 0u64;
+    let mut seen_more = vec![false; keys.len().saturating_sub(64)];
     let mut unknown: Vec<Vec<u8>> = Vec::new();
     let mut decoded = Vec::new();
     let mut first = true;
+    let mut hint = 0;
     while let Some(key) = c.next_key(first)? {
         first = false;
         let name: &[u8] = if key.escaped {
@@ -521,9 +525,24 @@ pub fn read_object(
         } else {
             key.raw
         };
-        match keys.iter().position(|k| **k == *name) {
+        // keys usually come in the declared order: try the next one first
+        let found = if keys.get(hint).is_some_and(|k| **k == *name) {
+            Some(hint)
+        } else {
+            keys.iter().position(|k| **k == *name)
+        };
+        match found {
             Some(i) => {
-                if std::mem::replace(&mut seen[i], true) {
+                hint = i + 1;
+                let repeated = match i.checked_sub(64) {
+                    None => {
+                        let was = seen_bits & 1 << i != 0;
+                        seen_bits |= 1 << i;
+                        was
+                    }
+                    Some(j) => std::mem::replace(&mut seen_more[j], true),
+                };
+                if repeated {
                     return Err(syntax(
                         c,
                         format!("the key '{}' appears twice", String::from_utf8_lossy(name)),
@@ -550,6 +569,7 @@ pub fn read_object(
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
 
     fn read_one(data_type: &DataType, nullable: bool, json: &str) -> Result<ArrayRef> {
         let mut column = Column::try_new(data_type, nullable).unwrap();
@@ -652,6 +672,28 @@ mod tests {
         }
         assert!(type_err(&list, true, "{}").contains("expected an array, found an object"));
         assert!(type_err(&list, true, "[1,2]").contains("expected an object, found a number"));
+    }
+
+    #[test]
+    fn a_repeated_key_is_refused_among_more_than_64() {
+        // the first 64 keys are tracked in a bitmask, the rest in flags
+        let wide = DataType::Struct(
+            (0..70)
+                .map(|i| Field::new(format!("k{i}"), DataType::Int64, true))
+                .collect(),
+        );
+        let all: Vec<String> = (0..70).map(|i| format!(r#""k{i}":{i}"#)).collect();
+        let a = read_one(&wide, true, &format!("{{{}}}", all.join(","))).unwrap();
+        assert_eq!(a.as_struct().column(69).as_primitive::<Int64Type>().value(0), 69);
+        for repeated in [0, 63, 64, 69] {
+            let json = format!(r#"{{{},"k{repeated}":1}}"#, all.join(","));
+            match read_one(&wide, true, &json) {
+                Err(ValueError::Syntax(e)) => {
+                    assert!(e.message.contains(&format!("'k{repeated}' appears twice")), "{e}")
+                }
+                other => panic!("k{repeated}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ use datafusion::arrow::compute::{cast, filter};
 use super::columns::{Column, ValueError, read_object};
 use super::json::{Cursor, Kind};
 use super::policy::MalformedPolicy;
-use super::schema::TableSchema;
+use super::schema::{TableSchema, WARNING_COLUMN};
 
 /// Why a chunk gave no rows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,6 +148,29 @@ impl ChunkDecoder {
         })
     }
 
+    /// The same decoder, reading only what a scan of `projection` (table
+    /// column indices; `None` for all) can see, and the `event_time` column
+    /// the scan reads besides. An optional data column outside them is checked for its JSON syntax but not built: its rows
+    /// are NULL in the decoded batch, which the caller projects away. That
+    /// holds unless `_warning` is projected, since it names the values that
+    /// do not fit their optional field. Whether a message is malformed, and
+    /// why, does not change: an optional field's value never decides it,
+    /// only its syntax, which skipping checks as reading does.
+    pub fn for_projection(mut self, projection: Option<&[usize]>, event_time: Option<usize>) -> Self {
+        let Some(projection) = projection else {
+            return self;
+        };
+        let warnings_seen = self
+            .schema
+            .table
+            .index_of(WARNING_COLUMN)
+            .is_ok_and(|w| projection.contains(&w));
+        for (i, skipped) in self.rows.skipped.iter_mut().enumerate() {
+            *skipped = !self.rows.required[i] && !warnings_seen && !projection.contains(&i) && event_time != Some(i);
+        }
+        self
+    }
+
     /// Decodes and empties `chunk`.
     pub fn decode(&mut self, chunk: &mut MessageChunk) -> Result<Decoded> {
         let n = chunk.len();
@@ -243,6 +266,9 @@ fn internal(e: &dyn std::fmt::Display) -> DecodeError {
 struct RowDecoder {
     names: Vec<Box<[u8]>>,
     required: Vec<bool>,
+    /// Optional columns whose values are skipped, not built: each row is
+    /// NULL ([`ChunkDecoder::for_projection`]).
+    skipped: Vec<bool>,
     columns: Vec<Column>,
 }
 
@@ -260,6 +286,7 @@ impl RowDecoder {
         Ok(Self {
             names: fields.iter().map(|f| f.name().as_bytes().into()).collect(),
             required: (0..fields.len()).map(|i| schema.required.contains(&i)).collect(),
+            skipped: vec![false; fields.len()],
             columns,
         })
     }
@@ -294,8 +321,13 @@ impl RowDecoder {
             Err(e) => return Err(e.to_string()),
         }
         let mut warnings: Vec<String> = Vec::new();
-        let (names, required) = (&self.names, &self.required);
+        let (names, required, skipped) = (&self.names, &self.required, &self.skipped);
         let outcome = read_object(&mut c, 0, names, &mut self.columns, |i, column, c| {
+            if skipped[i] {
+                c.skip_value(1)?;
+                column.push_null();
+                return Ok(());
+            }
             let name = String::from_utf8_lossy(&names[i]);
             if required[i] && c.peek_kind()? == Kind::Null {
                 return Err(ValueError::Type(format!("required field '{name}' is missing or null")));
@@ -365,7 +397,7 @@ impl RowDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::schema::{ERROR_COLUMN, WARNING_COLUMN, orders_schema};
+    use crate::messages::schema::{ERROR_COLUMN, orders_schema};
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::{Decimal128Type, Int64Type, TimestampMillisecondType, TimestampNanosecondType};
 
@@ -809,13 +841,32 @@ mod tests {
             let messages: Vec<Vec<u8>> = (0..1 + rng.below(40)).map(|_| mutant(&mut rng)).collect();
             let mut together = decoder(MalformedPolicy::DeadLetter);
             let mut all = MessageChunk::with_capacity(messages.len());
+            let mut again = MessageChunk::with_capacity(messages.len());
             for (i, m) in messages.iter().enumerate() {
                 all.push(Some(m), i as i64, Some(0), None);
+                again.push(Some(m), i as i64, Some(0), None);
             }
             let out = together.decode(&mut all).unwrap();
             assert_eq!(out.batch.num_rows(), messages.len());
             let errors = out.batch.column_by_name(ERROR_COLUMN).unwrap();
             assert_eq!(errors.len() - errors.null_count(), out.malformed);
+            // a scan that sees neither `order_line` nor `_warning` skips
+            // building `order_line`, and sees what reading it gives
+            let schema = out.batch.schema();
+            let unseen = ["order_line", WARNING_COLUMN];
+            let seen: Vec<usize> = (0..schema.fields().len())
+                .filter(|&i| !unseen.contains(&schema.field(i).name().as_str()))
+                .collect();
+            let skipping = decoder(MalformedPolicy::DeadLetter)
+                .for_projection(Some(&seen), None)
+                .decode(&mut again)
+                .unwrap();
+            assert_eq!(skipping.malformed, out.malformed);
+            assert_eq!(
+                rows_of(&skipping.batch.project(&seen).unwrap()),
+                rows_of(&out.batch.project(&seen).unwrap()),
+                "messages {messages:?}"
+            );
             let rows = rows_of(&out.batch);
             for (i, m) in messages.iter().enumerate() {
                 let mut alone = decoder(MalformedPolicy::DeadLetter);

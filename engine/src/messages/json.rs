@@ -12,6 +12,8 @@
 //! UTF-8 once for the whole message, so string contents need no further
 //! check. Skipping a value never recurses and stops at [`MAX_DEPTH`].
 
+use std::borrow::Cow;
+
 /// The deepest nesting a message may have, counting its top-level object.
 pub const MAX_DEPTH: usize = 64;
 
@@ -211,24 +213,24 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            match self.bytes.get(self.pos) {
-                Some(b'"') => {
+            // the next byte that is not plain text
+            let rest = self.bytes.get(self.pos..).unwrap_or_default();
+            let Some(i) = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20) else {
+                self.pos = self.bytes.len();
+                return self.error("a string without its closing quote");
+            };
+            self.pos += i;
+            match rest[i] {
+                b'"' => {
                     let raw = &self.bytes[start..self.pos];
                     self.pos += 1;
                     return Ok(RawString { raw, escaped });
                 }
-                Some(b'\\') => {
+                b'\\' => {
                     escaped = true;
                     self.pos += 2;
                 }
-                Some(&b) if b < 0x20 => {
-                    return self.error(format!("a raw control character 0x{b:02x} in a string"));
-                }
-                Some(_) => self.pos += 1,
-                None => {
-                    self.pos = self.bytes.len();
-                    return self.error("a string without its closing quote");
-                }
+                b => return self.error(format!("a raw control character 0x{b:02x} in a string")),
             }
         }
     }
@@ -324,8 +326,11 @@ impl<'a> Cursor<'a> {
     pub fn skip_value(&mut self, depth: usize) -> Result<()> {
         // open containers: true for an object
         let mut open: Vec<bool> = Vec::new();
-        // the keys seen so far by each open object, innermost last
-        let mut keys: Vec<Vec<Vec<u8>>> = Vec::new();
+        // the keys seen so far by the open objects, back to back, innermost
+        // last, as written unless escaped; `starts` holds where each open
+        // object's keys begin
+        let mut keys: Vec<Cow<'a, [u8]>> = Vec::new();
+        let mut starts: Vec<usize> = Vec::new();
         loop {
             // a value is due: read it, or open a container; `first` says
             // whether the innermost container has yet to see an element
@@ -339,7 +344,7 @@ impl<'a> Cursor<'a> {
                     self.pos += 1;
                     open.push(object);
                     if object {
-                        keys.push(Vec::new());
+                        starts.push(keys.len());
                     }
                     first = true;
                 }
@@ -371,15 +376,20 @@ impl<'a> Cursor<'a> {
                 let more = if object {
                     match self.next_key(first)? {
                         Some(key) => {
-                            let mut name = Vec::new();
-                            unescape(key.raw, &mut name).map_err(|message| SyntaxError { at: self.pos, message })?;
-                            if let Some(seen) = keys.last_mut() {
-                                if seen.contains(&name) {
-                                    return self
-                                        .error(format!("the key '{}' appears twice", String::from_utf8_lossy(&name)));
-                                }
-                                seen.push(name);
+                            let name = if key.escaped {
+                                let mut name = Vec::new();
+                                unescape(key.raw, &mut name)
+                                    .map_err(|message| SyntaxError { at: self.pos, message })?;
+                                Cow::Owned(name)
+                            } else {
+                                Cow::Borrowed(key.raw)
+                            };
+                            let start = starts.last().copied().unwrap_or(keys.len());
+                            if keys[start..].contains(&name) {
+                                return self
+                                    .error(format!("the key '{}' appears twice", String::from_utf8_lossy(&name)));
                             }
+                            keys.push(name);
                             true
                         }
                         None => false,
@@ -390,8 +400,10 @@ impl<'a> Cursor<'a> {
                 if more {
                     break;
                 }
-                if open.pop() == Some(true) {
-                    keys.pop();
+                if open.pop() == Some(true)
+                    && let Some(start) = starts.pop()
+                {
+                    keys.truncate(start);
                 }
                 first = false;
             }

@@ -8,8 +8,10 @@
 //! `_warning`, which says which optional fields of a well-formed message
 //! were set to NULL because their value did not fit. The schema a query
 //! sees does not depend on which columns it projects: every message is
-//! decoded and validated against all data columns, so a malformed message
-//! is malformed for every query.
+//! validated against all data columns, so a malformed message is malformed
+//! for every query. (A scan that sees neither an optional column nor
+//! `_warning` checks that column's JSON syntax without building its value:
+//! an optional field's value never decides whether a message counts.)
 
 use std::sync::Arc;
 
