@@ -48,13 +48,14 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, Int64Array, LargeStringBuilder, PrimitiveArray,
-    StringBuilder, StringViewBuilder,
+    StringBuilder, StringViewBuilder, StructArray,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Decimal128Type, Decimal256Type, Field, FieldRef, Float32Type, Float64Type,
-    Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    DataType, Date32Type, Date64Type, Decimal128Type, Decimal256Type, Field, FieldRef, Fields, Float32Type,
+    Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
 };
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -305,6 +306,13 @@ trait ValueStore: Send + Sync {
     fn size(&self) -> usize;
 }
 
+/// Whether `earliest` over values of `data_type` has a grouped form: a
+/// value type without one is kept by the row accumulator, one
+/// `ScalarValue` per group.
+pub(crate) fn has_grouped_form(data_type: &DataType) -> bool {
+    store_for(data_type).is_some()
+}
+
 /// The store for values of `data_type`, when there is a grouped one.
 fn store_for(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
     fn primitive<T: ArrowPrimitiveType>(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
@@ -341,7 +349,65 @@ fn store_for(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
             live_bytes: 0,
             data_type: data_type.clone(),
         })),
+        Struct(fields) => Some(Box::new(StructStore {
+            children: fields
+                .iter()
+                .map(|f| store_for(f.data_type()))
+                .collect::<Option<Vec<_>>>()?,
+            valid: Vec::new(),
+            fields: fields.clone(),
+        })),
         _ => None,
+    }
+}
+
+/// Structs: a store per field and the struct's own validity. This is how
+/// several values of the earliest row share one position per group
+/// ([`crate::merge_earliest`]).
+struct StructStore {
+    children: Vec<Box<dyn ValueStore>>,
+    valid: Vec<bool>,
+    fields: Fields,
+}
+
+impl ValueStore for StructStore {
+    fn resize(&mut self, groups: usize) {
+        self.children.iter_mut().for_each(|c| c.resize(groups));
+        self.valid.resize(groups, false);
+    }
+
+    fn set(&mut self, array: &ArrayRef, winners: &[(usize, usize)]) -> Result<()> {
+        let Some(array) = array.as_struct_opt() else {
+            return exec_err!(
+                "earliest(value, position): a struct store got values of type {}",
+                array.data_type()
+            );
+        };
+        for (child, values) in self.children.iter_mut().zip(array.columns()) {
+            child.set(values, winners)?;
+        }
+        for &(group, row) in winners {
+            self.valid[group] = array.is_valid(row);
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let children = self
+            .children
+            .iter_mut()
+            .map(|c| c.take(emit_to))
+            .collect::<Result<Vec<_>>>()?;
+        let valid = emit_to.take_needed(&mut self.valid);
+        Ok(Arc::new(StructArray::try_new(
+            self.fields.clone(),
+            children,
+            Some(NullBuffer::from(valid)),
+        )?))
+    }
+
+    fn size(&self) -> usize {
+        self.children.iter().map(|c| c.size()).sum::<usize>() + self.valid.capacity()
     }
 }
 

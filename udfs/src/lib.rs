@@ -14,7 +14,9 @@
 //!   (customer, industry);
 //! - [`earliest`] holds the aggregate `earliest(value, position)`, the value
 //!   of a group's row with the smallest position (how a view keeps the
-//!   earliest copy of an order).
+//!   earliest copy of an order);
+//! - [`merge_earliest`] holds the optimizer rule that lets the `earliest`
+//!   calls of one aggregation share their position.
 //!
 //! What must stay true: the functions know nothing of one table layout;
 //! they work on any table with a customer id and an industries column.
@@ -31,6 +33,7 @@ pub mod earliest;
 pub mod explode_industries;
 pub mod industries_table;
 pub mod industry_names;
+pub mod merge_earliest;
 pub mod normalize_industries;
 pub mod rfc3339;
 pub mod settings;
@@ -40,6 +43,7 @@ pub use earliest::Earliest;
 pub use explode_industries::ExplodeIndustriesFunction;
 pub use industries_table::IndustriesFunction;
 pub use industry_names::{Industry, IndustryName, parse_industries};
+pub use merge_earliest::MergeEarliest;
 pub use normalize_industries::NormalizeIndustries;
 pub use settings::PulseOptions;
 

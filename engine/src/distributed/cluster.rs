@@ -109,8 +109,14 @@ pub fn cluster_config(settings: &Arc<ClusterSettings>) -> SessionConfig {
         .with_ballista_physical_extension_codec(Arc::new(PulsePhysicalCodec::new(Arc::clone(settings))))
 }
 
-/// The logical optimizer rules a client leaves to the scheduler.
-const CLIENT_SKIPS: &[&str] = &["extract_leaf_expressions", "push_down_leaf_projections"];
+/// The logical optimizer rules a client leaves to the scheduler. Pulse's
+/// own rule is among them: it builds struct fields above an aggregate, the
+/// shape datafusion-proto 55.2 loses qualifiers on (below).
+const CLIENT_SKIPS: &[&str] = &[
+    "extract_leaf_expressions",
+    "push_down_leaf_projections",
+    pulse_udfs::MergeEarliest::NAME,
+];
 
 /// A client session: `state` (a Pulse session, tables and views
 /// registered or to be registered) sending its queries to the scheduler
