@@ -6,7 +6,8 @@
 //! into one `BIGINT`. It means what `first_value(value ORDER BY position)`
 //! means, but keeps one `i64` per group for the ordering instead of a row of
 //! `ScalarValue`s per aggregate, so deduplicating 10M orders takes seconds
-//! less and a fraction of the memory.
+//! less and a fraction of the memory. Values may be structs: that is how
+//! several calls on one position share it ([`crate::merge_earliest`]).
 //!
 //! What must stay true:
 //! - the value kept is the one of the row with the smallest position, NULL
