@@ -25,7 +25,7 @@ use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, Result};
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::expr::AggregateFunction;
-use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, Projection, lit};
+use datafusion::logical_expr::{Aggregate, AggregateUDF, Expr, ExprSchemable, LogicalPlan, Projection, lit};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
@@ -40,9 +40,15 @@ impl MergeEarliest {
     pub const NAME: &'static str = "merge_earliest";
 }
 
-/// The position argument of `expr` when it is a plain `earliest(value,
-/// position)` (an alias around it allowed), with its value argument.
-fn earliest_call(expr: &Expr) -> Option<(&Expr, &Expr)> {
+/// A plain `earliest(value, position)` call (an alias around it allowed):
+/// its function, value and position.
+struct Call<'a> {
+    func: &'a Arc<AggregateUDF>,
+    value: &'a Expr,
+    position: &'a Expr,
+}
+
+fn earliest_call(expr: &Expr) -> Option<Call<'_>> {
     let expr = match expr {
         Expr::Alias(alias) => alias.expr.as_ref(),
         other => other,
@@ -52,7 +58,7 @@ fn earliest_call(expr: &Expr) -> Option<(&Expr, &Expr)> {
     };
     let plain = !params.distinct && params.filter.is_none() && params.order_by.is_empty();
     match params.args.as_slice() {
-        [value, position] if plain && func.inner().is::<Earliest>() => Some((value, position)),
+        [value, position] if plain && func.inner().is::<Earliest>() => Some(Call { func, value, position }),
         _ => None,
     }
 }
@@ -77,8 +83,19 @@ impl OptimizerRule for MergeEarliest {
     }
 }
 
+/// Where a call's value is found after the merge.
+#[derive(Clone, Copy)]
+enum Place {
+    /// Its own column: the aggregate's output column at this index.
+    Own(usize),
+    /// Field `k` of merged call `m`.
+    Field { m: usize, k: usize },
+}
+
 /// `aggregate` with its mergeable calls merged, under the projection that
-/// restores its output; `None` when there is nothing to merge.
+/// restores its output; `None` when there is nothing to merge, or when the
+/// rewritten plan cannot be built (a name taken) or would not give the
+/// same output: the rule only ever speeds a plan up.
 fn merged(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
     if aggregate.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
         return Ok(None);
@@ -89,12 +106,12 @@ fn merged(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
     let input_schema = aggregate.input.schema();
     let mut groups: Vec<(&Expr, Vec<usize>)> = Vec::new();
     for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
-        if let Some((value, position)) = earliest_call(expr)
-            && has_grouped_form(&value.get_type(input_schema)?)
+        if let Some(call) = earliest_call(expr)
+            && has_grouped_form(&call.value.get_type(input_schema)?)
         {
-            match groups.iter_mut().find(|(p, _)| *p == position) {
+            match groups.iter_mut().find(|(p, _)| *p == call.position) {
                 Some((_, calls)) => calls.push(i),
-                None => groups.push((position, vec![i])),
+                None => groups.push((call.position, vec![i])),
             }
         }
     }
@@ -103,84 +120,67 @@ fn merged(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
         return Ok(None);
     }
 
-    // where each call's value is found after the merge: its own column, or
-    // field `k` of merged call `m`
-    let mut merged_into: Vec<Option<(usize, usize)>> = vec![None; aggregate.aggr_expr.len()];
-    let mut aggr_expr: Vec<Expr> = Vec::new();
-    let mut kept: Vec<usize> = Vec::new();
-    for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
-        if !groups.iter().any(|(_, calls)| calls.contains(&i)) {
-            aggr_expr.push(expr.clone());
-            kept.push(i);
+    // the unmerged calls first, in their order, then one call per group
+    let groups_len = aggregate.group_expr.len();
+    let mut places = vec![None; aggregate.aggr_expr.len()];
+    for (m, (_, calls)) in groups.iter().enumerate() {
+        for (k, &i) in calls.iter().enumerate() {
+            places[i] = Some(Place::Field { m, k });
         }
     }
-    let mut merged_names = Vec::new();
-    for (m, (position, calls)) in groups.iter().enumerate() {
-        let mut struct_args = Vec::with_capacity(2 * calls.len());
+    let mut aggr_expr: Vec<Expr> = Vec::new();
+    for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
+        if places[i].is_none() {
+            places[i] = Some(Place::Own(groups_len + aggr_expr.len()));
+            aggr_expr.push(expr.clone());
+        }
+    }
+    let merged_names: Vec<String> = (0..groups.len()).map(|m| format!("__pulse_earliest_{m}")).collect();
+    for ((position, calls), name) in groups.iter().zip(&merged_names) {
+        let mut fields = Vec::with_capacity(2 * calls.len());
         let mut func = None;
         for (k, &i) in calls.iter().enumerate() {
-            let (value, _) = earliest_call(&aggregate.aggr_expr[i]).expect("grouped above");
-            struct_args.push(lit(format!("c{k}")));
-            struct_args.push(value.clone());
-            merged_into[i] = Some((m, k));
-            if func.is_none()
-                && let Expr::AggregateFunction(f) = unaliased(&aggregate.aggr_expr[i])
-            {
-                func = Some(Arc::clone(&f.func));
-            }
+            let call = earliest_call(&aggregate.aggr_expr[i]).expect("grouped above");
+            fields.push(lit(format!("c{k}")));
+            fields.push(call.value.clone());
+            func = Some(call.func);
         }
-        let func = func.expect("a group has calls");
-        let values = datafusion::functions::core::named_struct().call(struct_args);
-        let name = format!("__pulse_earliest_{m}");
-        let call = Expr::AggregateFunction(AggregateFunction::new_udf(
-            func,
-            vec![values, (*position).clone()],
-            false,
-            None,
-            vec![],
-            None,
-        ));
-        aggr_expr.push(call.alias(&name));
-        merged_names.push(name);
+        let values = datafusion::functions::core::named_struct().call(fields);
+        let func = Arc::clone(func.expect("a group has calls"));
+        let call = AggregateFunction::new_udf(func, vec![values, (*position).clone()], false, None, vec![], None);
+        aggr_expr.push(Expr::AggregateFunction(call).alias(name));
     }
-    let input = Arc::clone(&aggregate.input);
-    let new_aggregate = Aggregate::try_new(input, aggregate.group_expr.clone(), aggr_expr)?;
+    let Ok(new_aggregate) = Aggregate::try_new(Arc::clone(&aggregate.input), aggregate.group_expr.clone(), aggr_expr)
+    else {
+        return Ok(None);
+    };
 
     // the projection that gives the old output: group columns and unmerged
-    // calls by name, merged values as fields
+    // calls by their column, merged values as fields
     let old = aggregate.schema.as_ref();
-    let groups_len = aggregate.group_expr.len();
+    let column = |at: usize| {
+        let (q, f) = new_aggregate.schema.qualified_field(at);
+        Expr::Column(Column::new(q.cloned(), f.name()))
+    };
     let mut exprs = Vec::with_capacity(old.fields().len());
     for (j, (qualifier, field)) in old.iter().enumerate() {
-        let out = if j < groups_len {
-            let (q, f) = new_aggregate.schema.qualified_field(j);
-            Expr::Column(Column::new(q.cloned(), f.name()))
-        } else {
-            let i = j - groups_len;
-            match merged_into[i] {
-                None => {
-                    let at = groups_len + kept.iter().position(|&k| k == i).expect("kept above");
-                    let (q, f) = new_aggregate.schema.qualified_field(at);
-                    Expr::Column(Column::new(q.cloned(), f.name()))
-                }
-                Some((m, k)) => get_field(Expr::Column(Column::new_unqualified(&merged_names[m])), format!("c{k}")),
+        let out = match j.checked_sub(groups_len).map(|i| places[i].expect("placed above")) {
+            None => column(j),
+            Some(Place::Own(at)) => column(at),
+            Some(Place::Field { m, k }) => {
+                get_field(Expr::Column(Column::new_unqualified(&merged_names[m])), format!("c{k}"))
             }
         };
         exprs.push(out.alias_qualified(qualifier.cloned(), field.name()));
     }
-    let projection = Projection::try_new(exprs, Arc::new(LogicalPlan::Aggregate(new_aggregate)))?;
+    let Ok(projection) = Projection::try_new(exprs, Arc::new(LogicalPlan::Aggregate(new_aggregate))) else {
+        return Ok(None);
+    };
     // the output must be the old one, or the plan is left alone
     if !projection.schema.logically_equivalent_names_and_types(old) {
         return Ok(None);
     }
     Ok(Some(LogicalPlan::Projection(projection)))
-}
-
-fn unaliased(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Alias(alias) => alias.expr.as_ref(),
-        other => other,
-    }
 }
 
 #[cfg(test)]
@@ -319,6 +319,21 @@ mod tests {
             ),
             "{plan}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_taken_name_leaves_the_plan_as_it_is() {
+        let sql = "SELECT g AS __pulse_earliest_0, earliest(customer, position) AS c, earliest(amount, position) AS a \
+                   FROM (SELECT id AS g, * FROM orders) GROUP BY g ORDER BY 1";
+        let (alone, _) = run(false, sql).await;
+        let (merged, _) = run(true, sql).await;
+        assert_eq!(merged, alone);
+        let sql = "SELECT __pulse_earliest_0, earliest(customer, position) AS c, earliest(amount, position) AS a \
+                   FROM (SELECT id AS __pulse_earliest_0, * FROM orders) GROUP BY __pulse_earliest_0 ORDER BY 1";
+        let (alone, _) = run(false, sql).await;
+        let (merged, plan) = run(true, sql).await;
+        assert_eq!(merged, alone);
+        assert!(!plan.contains("named_struct"), "{plan}");
     }
 
     #[tokio::test]

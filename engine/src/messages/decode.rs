@@ -150,12 +150,13 @@ impl ChunkDecoder {
 
     /// The same decoder, reading only what a scan of `projection` (table
     /// column indices; `None` for all) can see, and the `event_time` column
-    /// the scan reads besides. An optional data column outside them is checked for its JSON syntax but not built: its rows
-    /// are NULL in the decoded batch, which the caller projects away. That
-    /// holds unless `_warning` is projected, since it names the values that
-    /// do not fit their optional field. Whether a message is malformed, and
-    /// why, does not change: an optional field's value never decides it,
-    /// only its syntax, which skipping checks as reading does.
+    /// the scan reads besides. An optional data column outside them is
+    /// checked for its JSON syntax but not built: its rows are NULL in the
+    /// decoded batch, which the caller projects away. That holds unless
+    /// `_warning` is projected, since it names the values that do not fit
+    /// their optional field. Whether a message is malformed, and why, does
+    /// not change: an optional field's value never decides it, only its
+    /// syntax, which skipping checks as reading does.
     pub fn for_projection(mut self, projection: Option<&[usize]>, event_time: Option<usize>) -> Self {
         let Some(projection) = projection else {
             return self;
@@ -865,7 +866,8 @@ mod tests {
             assert_eq!(
                 rows_of(&skipping.batch.project(&seen).unwrap()),
                 rows_of(&out.batch.project(&seen).unwrap()),
-                "messages {messages:?}"
+                "messages {:?}",
+                messages.iter().map(|m| String::from_utf8_lossy(m)).collect::<Vec<_>>()
             );
             let rows = rows_of(&out.batch);
             for (i, m) in messages.iter().enumerate() {
