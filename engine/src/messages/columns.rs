@@ -42,13 +42,13 @@ use super::json::{Cursor, Kind, MAX_DEPTH, SyntaxError, unescape};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ValueError {
     /// The message is not strict JSON: it is malformed whatever the field.
-    Syntax(SyntaxError),
+    Syntax(Box<SyntaxError>),
     /// The value is JSON, but not of the field's type.
     Type(String),
 }
 
-impl From<SyntaxError> for ValueError {
-    fn from(e: SyntaxError) -> Self {
+impl From<Box<SyntaxError>> for ValueError {
+    fn from(e: Box<SyntaxError>) -> Self {
         ValueError::Syntax(e)
     }
 }
@@ -256,9 +256,9 @@ impl Column {
                     Kind::String => {
                         let s = c.string()?;
                         if s.escaped {
-                            unescape(s.raw, data).map_err(|message| syntax(c, message))?;
+                            unescape(s.raw(), data).map_err(|message| syntax(c, message))?;
                         } else {
-                            data.extend_from_slice(s.raw);
+                            data.extend_from_slice(s.raw());
                         }
                     }
                     Kind::Number if nullable => {
@@ -313,15 +313,16 @@ impl Column {
                 let v = match kind {
                     Kind::String => {
                         let s = c.string()?;
-                        let mut unescaped = Vec::new();
-                        let bytes = if s.escaped {
-                            unescape(s.raw, &mut unescaped).map_err(|message| syntax(c, message))?;
+                        let unescaped;
+                        let text = if s.escaped {
+                            let mut bytes = Vec::new();
+                            unescape(s.raw(), &mut bytes).map_err(|message| syntax(c, message))?;
+                            // decoded escapes are whole characters
+                            unescaped = String::from_utf8(bytes).unwrap_or_default();
                             &unescaped[..]
                         } else {
-                            s.raw
+                            s.text
                         };
-                        // the message was checked as UTF-8 as a whole
-                        let text = std::str::from_utf8(bytes).unwrap_or_default();
                         let ns = pulse_udfs::rfc3339::parse_nanos(text).map_err(ValueError::Type)?;
                         match unit {
                             TimeUnit::Second => ns.div_euclid(1_000_000_000),
@@ -482,7 +483,7 @@ fn integer(min: i64, max: i64) -> Values {
 }
 
 fn syntax(c: &Cursor<'_>, message: String) -> ValueError {
-    ValueError::Syntax(SyntaxError { at: c.pos(), message })
+    ValueError::Syntax(Box::new(SyntaxError { at: c.pos(), message }))
 }
 
 fn type_error(expected: &str, found: &str) -> ValueError {
@@ -520,10 +521,10 @@ pub fn read_object(
         first = false;
         let name: &[u8] = if key.escaped {
             decoded.clear();
-            unescape(key.raw, &mut decoded).map_err(|message| syntax(c, message))?;
+            unescape(key.raw(), &mut decoded).map_err(|message| syntax(c, message))?;
             &decoded
         } else {
-            key.raw
+            key.raw()
         };
         // keys usually come in the declared order: try the next one first
         let found = if keys.get(hint).is_some_and(|k| **k == *name) {
@@ -573,7 +574,7 @@ mod tests {
 
     fn read_one(data_type: &DataType, nullable: bool, json: &str) -> Result<ArrayRef> {
         let mut column = Column::try_new(data_type, nullable).unwrap();
-        let mut c = Cursor::new(json.as_bytes());
+        let mut c = Cursor::new(json);
         column.read(&mut c, 1)?;
         assert!(c.at_end(), "{json}");
         Ok(column.finish())
@@ -700,9 +701,9 @@ mod tests {
     fn a_failed_read_is_undone_by_truncating() {
         let list = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, false)));
         let mut column = Column::try_new(&list, true).unwrap();
-        let mut c = Cursor::new(b"[1,2]");
+        let mut c = Cursor::new("[1,2]");
         column.read(&mut c, 1).unwrap();
-        let mut c = Cursor::new(br#"[3,4,"x"]"#);
+        let mut c = Cursor::new(r#"[3,4,"x"]"#);
         assert!(column.read(&mut c, 1).is_err());
         column.truncate(1);
         column.push_null();

@@ -309,10 +309,11 @@ impl RowDecoder {
     }
 
     fn read_row(&mut self, payload: &[u8], row: usize) -> std::result::Result<Option<String>, String> {
-        if let Err(e) = std::str::from_utf8(payload) {
-            return Err(format!("the message is not valid UTF-8 (at byte {})", e.valid_up_to()));
-        }
-        let mut c = Cursor::new(payload);
+        let text = match std::str::from_utf8(payload) {
+            Ok(text) => text,
+            Err(e) => return Err(format!("the message is not valid UTF-8 (at byte {})", e.valid_up_to())),
+        };
+        let mut c = Cursor::new(text);
         if c.at_end() {
             return Err("the message is empty".into());
         }
@@ -329,16 +330,20 @@ impl RowDecoder {
                 column.push_null();
                 return Ok(());
             }
-            let name = String::from_utf8_lossy(&names[i]);
+            // the field's name, for what is said about it
+            let name = || String::from_utf8_lossy(&names[i]);
             if required[i] && c.peek_kind()? == Kind::Null {
-                return Err(ValueError::Type(format!("required field '{name}' is missing or null")));
+                return Err(ValueError::Type(format!(
+                    "required field '{}' is missing or null",
+                    name()
+                )));
             }
             let start = c.pos();
             let read = column.read(c, 1);
             if read.is_ok()
                 && let Some(note) = column.take_note()
             {
-                warnings.push(format!("{name}: {note}"));
+                warnings.push(format!("{}: {note}", name()));
             }
             match read {
                 Err(ValueError::Type(why)) if !required[i] => {
@@ -347,10 +352,10 @@ impl RowDecoder {
                     c.rewind(start);
                     c.skip_value(1)?;
                     column.push_null();
-                    warnings.push(format!("{name}: {why}"));
+                    warnings.push(format!("{}: {why}", name()));
                     Ok(())
                 }
-                Err(ValueError::Type(why)) => Err(ValueError::Type(format!("field '{name}': {why}"))),
+                Err(ValueError::Type(why)) => Err(ValueError::Type(format!("field '{}': {why}", name()))),
                 other => other,
             }
         });

@@ -8,11 +8,15 @@
 //! What must stay true: it accepts exactly RFC 8259's JSON. No trailing or
 //! missing commas, no `NaN` or `Infinity`, no leading zeros or bare `.5`,
 //! no raw control characters in strings, no lone surrogates, no byte-order
-//! mark; whitespace is space, tab, CR and LF only. The caller validates
-//! UTF-8 once for the whole message, so string contents need no further
-//! check. Skipping a value never recurses and stops at [`MAX_DEPTH`].
+//! mark; whitespace is space, tab, CR and LF only. The cursor reads a `&str`:
+//! the caller validates UTF-8 once for the whole message, and every token
+//! the cursor returns is a slice of it at ASCII delimiters, so no piece is
+//! checked again. Skipping a value never recurses, never allocates for
+//! containers, and stops at [`MAX_DEPTH`].
 
 use std::borrow::Cow;
+
+use smallvec::SmallVec;
 
 /// The deepest nesting a message may have, counting its top-level object.
 pub const MAX_DEPTH: usize = 64;
@@ -32,7 +36,9 @@ impl std::fmt::Display for SyntaxError {
     }
 }
 
-pub type Result<T> = std::result::Result<T, SyntaxError>;
+/// Boxed, so that what the reader returns stays two words wide on the path
+/// where nothing is wrong.
+pub type Result<T> = std::result::Result<T, Box<SyntaxError>>;
 
 /// The kind of the next value, from its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,22 +74,34 @@ impl Kind {
 /// A JSON string as it stands between its quotes.
 #[derive(Debug, Clone, Copy)]
 pub struct RawString<'a> {
-    /// The bytes between the quotes, escapes not yet decoded.
-    pub raw: &'a [u8],
-    /// Whether `raw` holds a backslash escape.
+    /// The text between the quotes, escapes not yet decoded.
+    pub text: &'a str,
+    /// Whether `text` holds a backslash escape.
     pub escaped: bool,
 }
 
-/// Reads one message's bytes.
+impl<'a> RawString<'a> {
+    /// The text between the quotes as bytes, escapes not yet decoded.
+    pub fn raw(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+}
+
+/// Reads one message's text.
 pub struct Cursor<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    /// A cursor at the start of `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
+    /// A cursor at the start of `text`.
+    pub fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+        }
     }
 
     /// The byte position.
@@ -97,11 +115,21 @@ impl<'a> Cursor<'a> {
     }
 
     /// An error at the current position.
+    #[cold]
     pub fn error<T>(&self, message: impl Into<String>) -> Result<T> {
-        Err(SyntaxError {
+        Err(Box::new(SyntaxError {
             at: self.pos,
             message: message.into(),
-        })
+        }))
+    }
+
+    /// An error saying what was expected and what is there instead. Cold
+    /// and out of line, so that the readers below stay small enough to be
+    /// inlined where they are called.
+    #[cold]
+    #[inline(never)]
+    fn expected<T>(&self, what: &str) -> Result<T> {
+        self.error(format!("expected {what}, found {}", self.found()))
     }
 
     fn found(&self) -> String {
@@ -113,6 +141,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips whitespace.
+    #[inline]
     pub fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
             self.pos += 1;
@@ -126,6 +155,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The kind of the next value (after whitespace), without reading it.
+    #[inline]
     pub fn peek_kind(&mut self) -> Result<Kind> {
         self.skip_ws();
         Ok(match self.bytes.get(self.pos) {
@@ -135,17 +165,18 @@ impl<'a> Cursor<'a> {
             Some(b'-' | b'0'..=b'9') => Kind::Number,
             Some(b't' | b'f') => Kind::Bool,
             Some(b'n') => Kind::Null,
-            _ => return self.error(format!("expected a value, found {}", self.found())),
+            _ => return self.expected("a value"),
         })
     }
 
+    #[inline]
     fn expect(&mut self, byte: u8) -> Result<()> {
         self.skip_ws();
         if self.bytes.get(self.pos) == Some(&byte) {
             self.pos += 1;
             Ok(())
         } else {
-            self.error(format!("expected '{}', found {}", byte as char, self.found()))
+            self.expected(&format!("'{}'", byte as char))
         }
     }
 
@@ -156,6 +187,7 @@ impl<'a> Cursor<'a> {
 
     /// The next key of an object, with its `:` read; `None` after the
     /// closing `}`. `first` is true for the first call on an object.
+    #[inline]
     pub fn next_key(&mut self, first: bool) -> Result<Option<RawString<'a>>> {
         self.skip_ws();
         match self.bytes.get(self.pos) {
@@ -167,12 +199,12 @@ impl<'a> Cursor<'a> {
                 self.pos += 1;
                 self.skip_ws();
                 if self.bytes.get(self.pos) != Some(&b'"') {
-                    return self.error(format!("expected a key after ',', found {}", self.found()));
+                    return self.expected("a key after ','");
                 }
             }
             Some(b'"') if first => {}
-            _ if first => return self.error(format!("expected a key or '}}', found {}", self.found())),
-            _ => return self.error(format!("expected ',' or '}}', found {}", self.found())),
+            _ if first => return self.expected("a key or '}'"),
+            _ => return self.expected("',' or '}'"),
         }
         let key = self.string()?;
         self.expect(b':')?;
@@ -186,6 +218,7 @@ impl<'a> Cursor<'a> {
 
     /// True when another element follows (its `,` read); false after the
     /// closing `]`. `first` is true for the first call on an array.
+    #[inline]
     pub fn next_element(&mut self, first: bool) -> Result<bool> {
         self.skip_ws();
         match self.bytes.get(self.pos) {
@@ -202,7 +235,7 @@ impl<'a> Cursor<'a> {
                 Ok(true)
             }
             Some(_) if first => Ok(true),
-            _ => self.error(format!("expected ',' or ']', found {}", self.found())),
+            _ => self.expected("',' or ']'"),
         }
     }
 
@@ -214,20 +247,23 @@ impl<'a> Cursor<'a> {
         let mut escaped = false;
         loop {
             // the next byte that is not plain text
-            let rest = self.bytes.get(self.pos..).unwrap_or_default();
-            let Some(i) = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20) else {
+            let Some(i) = find_special(self.bytes.get(self.pos..).unwrap_or_default()) else {
                 self.pos = self.bytes.len();
                 return self.error("a string without its closing quote");
             };
             self.pos += i;
-            match rest[i] {
+            match self.bytes[self.pos] {
                 b'"' => {
-                    let raw = &self.bytes[start..self.pos];
+                    // quotes are ASCII, so both ends are character boundaries
+                    let text = &self.text[start..self.pos];
                     self.pos += 1;
-                    return Ok(RawString { raw, escaped });
+                    return Ok(RawString { text, escaped });
                 }
                 b'\\' => {
                     escaped = true;
+                    // past the backslash and the byte after it (an escape
+                    // is checked when decoded); the end of the string is
+                    // at a quote whatever this skips
                     self.pos += 2;
                 }
                 b => return self.error(format!("a raw control character 0x{b:02x} in a string")),
@@ -265,7 +301,7 @@ impl<'a> Cursor<'a> {
             }
             _ => {
                 self.pos = p;
-                return self.error(format!("expected a digit, found {}", self.found()));
+                return self.expected("a digit");
             }
         }
         let mut integer = true;
@@ -289,9 +325,11 @@ impl<'a> Cursor<'a> {
             }
         }
         self.pos = p;
-        // the grammar admits ASCII only, so the text is valid UTF-8
-        let text = std::str::from_utf8(&b[start..p]).unwrap_or_default();
-        Ok(Number { text, integer })
+        // the grammar admits ASCII only: both ends are character boundaries
+        Ok(Number {
+            text: &self.text[start..p],
+            integer,
+        })
     }
 
     /// Reads `true` or `false`.
@@ -305,7 +343,7 @@ impl<'a> Cursor<'a> {
             self.pos += 5;
             Ok(false)
         } else {
-            self.error(format!("expected true or false, found {}", self.found()))
+            self.expected("true or false")
         }
     }
 
@@ -316,7 +354,7 @@ impl<'a> Cursor<'a> {
             self.pos += 4;
             Ok(())
         } else {
-            self.error(format!("expected null, found {}", self.found()))
+            self.expected("null")
         }
     }
 
@@ -324,34 +362,39 @@ impl<'a> Cursor<'a> {
     /// `depth` is the nesting of the value's container; deeper than
     /// [`MAX_DEPTH`] is an error.
     pub fn skip_value(&mut self, depth: usize) -> Result<()> {
-        // open containers: true for an object
-        let mut open: Vec<bool> = Vec::new();
+        // the open containers, outermost first: `levels` of them, and bit i
+        // of `objects` set when the i-th is an object (MAX_DEPTH fits a u64)
+        const _: () = assert!(MAX_DEPTH <= 64);
+        let mut objects = 0u64;
+        let mut levels = 0usize;
         // the keys seen so far by the open objects, back to back, innermost
         // last, as written unless escaped; `starts` holds where each open
-        // object's keys begin
-        let mut keys: Vec<Cow<'a, [u8]>> = Vec::new();
-        let mut starts: Vec<usize> = Vec::new();
+        // object's keys begin (inline: no allocation for a small value)
+        let mut keys: SmallVec<[Cow<'a, [u8]>; 16]> = SmallVec::new();
+        let mut starts: SmallVec<[usize; 8]> = SmallVec::new();
         loop {
             // a value is due: read it, or open a container; `first` says
             // whether the innermost container has yet to see an element
             let mut first: bool;
             match self.peek_kind()? {
-                Kind::Object | Kind::Array => {
-                    if depth + open.len() + 1 > MAX_DEPTH {
+                kind @ (Kind::Object | Kind::Array) => {
+                    if depth + levels + 1 > MAX_DEPTH {
                         return self.error(format!("nested deeper than {MAX_DEPTH} levels"));
                     }
-                    let object = self.peek_kind()? == Kind::Object;
                     self.pos += 1;
-                    open.push(object);
-                    if object {
+                    if kind == Kind::Object {
+                        objects |= 1 << levels;
                         starts.push(keys.len());
+                    } else {
+                        objects &= !(1 << levels);
                     }
+                    levels += 1;
                     first = true;
                 }
                 Kind::String => {
                     let s = self.string()?;
                     if s.escaped {
-                        check_escapes(s.raw).map_err(|message| SyntaxError { at: self.pos, message })?;
+                        check_escapes(s.raw()).map_err(|message| Box::new(SyntaxError { at: self.pos, message }))?;
                     }
                     first = false;
                 }
@@ -370,19 +413,20 @@ impl<'a> Cursor<'a> {
             }
             // close what ends here, and find where the next value is due
             loop {
-                let Some(&object) = open.last() else {
+                if levels == 0 {
                     return Ok(());
-                };
+                }
+                let object = objects & 1 << (levels - 1) != 0;
                 let more = if object {
                     match self.next_key(first)? {
                         Some(key) => {
                             let name = if key.escaped {
                                 let mut name = Vec::new();
-                                unescape(key.raw, &mut name)
-                                    .map_err(|message| SyntaxError { at: self.pos, message })?;
+                                unescape(key.raw(), &mut name)
+                                    .map_err(|message| Box::new(SyntaxError { at: self.pos, message }))?;
                                 Cow::Owned(name)
                             } else {
-                                Cow::Borrowed(key.raw)
+                                Cow::Borrowed(key.raw())
                             };
                             let start = starts.last().copied().unwrap_or(keys.len());
                             if keys[start..].contains(&name) {
@@ -400,15 +444,46 @@ impl<'a> Cursor<'a> {
                 if more {
                     break;
                 }
-                if open.pop() == Some(true)
-                    && let Some(start) = starts.pop()
-                {
+                levels -= 1;
+                if object && let Some(start) = starts.pop() {
                     keys.truncate(start);
                 }
                 first = false;
             }
         }
     }
+}
+
+/// The index of the first byte of `bytes` that ends a string's plain text:
+/// a quote, a backslash or a control character (below 0x20).
+///
+/// Eight bytes at a time: for each byte of a word, "is zero" is computed
+/// with the borrow of `x - 0x01` into the high bit, masked by `!x` so bytes
+/// of 0x80 and above never match. A borrow can only flag bytes above a
+/// byte that truly matches, so the lowest flag is always exact.
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let is_zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let x = u64::from_le_bytes(word.try_into().expect("a chunk of 8 bytes"));
+        let quote = is_zero(x ^ (ONES * u64::from(b'"')));
+        let backslash = is_zero(x ^ (ONES * u64::from(b'\\')));
+        // below 0x20: subtracting 0x20 borrows into the high bit
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let found = (quote | backslash | control) & HIGHS;
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
 }
 
 /// A number's text, checked against JSON's grammar.
@@ -493,9 +568,32 @@ mod tests {
     use super::*;
 
     fn skip(text: &str) -> Result<()> {
-        let mut c = Cursor::new(text.as_bytes());
+        let mut c = Cursor::new(text);
         c.skip_value(0)?;
         if c.at_end() { Ok(()) } else { c.error("trailing text") }
+    }
+
+    #[test]
+    fn the_word_scan_finds_what_a_byte_scan_finds() {
+        // every byte value at every position of strings of 0 to 24 bytes,
+        // over a background of plain text and of bytes above 0x7f
+        for background in [b'a', 0x80, 0xff, 0x21, 0x5d] {
+            for len in 0..25 {
+                for at in 0..len {
+                    for byte in 0..=255u8 {
+                        let mut bytes = vec![background; len];
+                        bytes[at] = byte;
+                        let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+                        assert_eq!(find_special(&bytes), naive, "{bytes:?}");
+                    }
+                }
+            }
+        }
+        // two specials: the first one counts
+        let mut bytes = vec![b'x'; 20];
+        bytes[13] = 0x1f;
+        bytes[9] = 0x00;
+        assert_eq!(find_special(&bytes), Some(9));
     }
 
     #[test]
@@ -559,7 +657,7 @@ mod tests {
 
     #[test]
     fn numbers_keep_their_text() {
-        let mut c = Cursor::new(b" -12.50e3,");
+        let mut c = Cursor::new(" -12.50e3,");
         assert_eq!(
             c.number().unwrap(),
             Number {
@@ -567,7 +665,7 @@ mod tests {
                 integer: false
             }
         );
-        let mut c = Cursor::new(b"125]");
+        let mut c = Cursor::new("125]");
         assert!(c.number().unwrap().integer);
     }
 }
