@@ -26,7 +26,8 @@ use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 // hashbrown with foldhash, seeded per process: std's SipHash was a sixth of
 // the time of reading the customers
-use datafusion::common::{HashMap, HashSet};
+use datafusion::common::HashMap;
+use datafusion::common::hash_map::EntryRef;
 
 use super::config::CustomersView;
 use super::listing::Batch;
@@ -69,17 +70,27 @@ pub struct DedupCounts {
     pub without_customer_id: usize,
 }
 
+/// Where a customer was last met.
+#[derive(Debug, Clone, Copy)]
+struct Met {
+    batch_number: u32,
+    /// The batch's time.
+    time: i64,
+}
+
 /// The one-pass deduplicator; see the module documentation for the order
 /// in which rows must arrive.
 #[derive(Debug)]
 pub struct Deduplicator {
     view: CustomersView,
     schema: SchemaRef,
-    /// Every customer met in a newer batch, with that batch's time.
-    newer: HashMap<Box<str>, i64>,
-    /// Customers met in the current batch.
-    current: HashSet<Box<str>>,
+    /// Every customer met so far, with the batch it was last met in: one
+    /// look-up per row says whether the row repeats the current batch's
+    /// customer, and else which newer batch had it.
+    met: HashMap<String, Met>,
     batch: Option<(String, i64)>,
+    /// The current batch's number, counting from the newest (0).
+    batch_number: u32,
     counts: DedupCounts,
 }
 
@@ -89,9 +100,9 @@ impl Deduplicator {
         Self {
             view,
             schema: table_schema(view),
-            newer: HashMap::new(),
-            current: HashSet::new(),
+            met: HashMap::new(),
             batch: None,
+            batch_number: 0,
             counts: DedupCounts::default(),
         }
     }
@@ -103,16 +114,16 @@ impl Deduplicator {
 
     /// Starts a batch (older than every batch before it).
     pub fn begin_batch(&mut self, batch: &Batch) {
-        self.end_batch();
+        if self.batch.is_some() {
+            self.batch_number += 1;
+        }
         self.batch = Some((batch.id.clone(), batch.time_ms));
     }
 
     /// Ends the current batch, if any.
     pub fn end_batch(&mut self) {
-        if let Some((_, time)) = self.batch.take() {
-            for id in self.current.drain() {
-                self.newer.insert(id, time);
-            }
+        if self.batch.take().is_some() {
+            self.batch_number += 1;
         }
     }
 
@@ -134,13 +145,21 @@ impl Deduplicator {
                 self.counts.without_customer_id += 1;
                 continue;
             }
-            let id = ids.value(row);
-            if self.current.contains(id) {
-                self.counts.duplicates_in_batch += 1;
-                continue;
-            }
-            self.current.insert(id.into());
-            let newer = self.newer.get(id).copied();
+            let now = Met {
+                batch_number: self.batch_number,
+                time: batch_time,
+            };
+            let newer = match self.met.entry_ref(ids.value(row)) {
+                EntryRef::Occupied(met) if met.get().batch_number == now.batch_number => {
+                    self.counts.duplicates_in_batch += 1;
+                    continue;
+                }
+                EntryRef::Occupied(mut met) => Some(std::mem::replace(met.get_mut(), now).time),
+                EntryRef::Vacant(met) => {
+                    met.insert(now);
+                    None
+                }
+            };
             if self.view == CustomersView::Latest && newer.is_some() {
                 self.counts.superseded += 1;
                 continue;
