@@ -302,4 +302,84 @@ mod tests {
         assert_eq!(counts.superseded, 0);
         assert_eq!(counts.duplicates_in_batch, 1);
     }
+
+    /// One record batch of rows: (customer id, name).
+    type Chunk = Vec<(Option<String>, String)>;
+
+    /// Random batches, each in several record batches, against the
+    /// definition: `latest` keeps each customer's last row of the newest
+    /// batch that has it; `history` keeps each batch's last row of each
+    /// customer, valid until the next newer batch that has it.
+    #[test]
+    fn random_batches_give_what_the_definition_says() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..200 {
+            // batches[b][chunk][row] = (id, name); batch 0 is the oldest
+            let batches: Vec<Vec<Chunk>> = (0..1 + next(4))
+                .map(|_| {
+                    (0..1 + next(3))
+                        .map(|_| {
+                            (0..next(8))
+                                .map(|_| {
+                                    let id = (next(10) != 0).then(|| format!("c{}", next(6)));
+                                    (id, format!("n{}", next(1000)))
+                                })
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect();
+            for view in [CustomersView::Latest, CustomersView::History] {
+                // what the deduplicator gives, fed newest batch first, last
+                // record batch first, as the exec does
+                let mut d = Deduplicator::new(view);
+                let mut got = Vec::new();
+                for (b, chunks) in batches.iter().enumerate().rev() {
+                    d.begin_batch(&batch(&format!("b{b}"), 100 * b as i64));
+                    for chunk in chunks.iter().rev() {
+                        let data: Vec<(Option<&str>, &str)> =
+                            chunk.iter().map(|(id, n)| (id.as_deref(), n.as_str())).collect();
+                        got.extend(shown(&d.process(&rows(&data)).unwrap()));
+                    }
+                }
+                d.end_batch();
+                // the definition
+                let mut want = Vec::new();
+                let mut counts = DedupCounts::default();
+                let has = |b: usize, id: &str| batches[b].iter().flatten().any(|(i, _)| i.as_deref() == Some(id));
+                for (b, chunks) in batches.iter().enumerate() {
+                    let all: Vec<_> = chunks.iter().flatten().collect();
+                    counts.rows_read += all.len();
+                    counts.without_customer_id += all.iter().filter(|(id, _)| id.is_none()).count();
+                    let mut ids: Vec<&str> = all.iter().filter_map(|(id, _)| id.as_deref()).collect();
+                    ids.sort();
+                    let rows_with_id = ids.len();
+                    ids.dedup();
+                    counts.duplicates_in_batch += rows_with_id - ids.len();
+                    for id in ids {
+                        let name = &all.iter().rev().find(|(i, _)| i.as_deref() == Some(id)).unwrap().1;
+                        let newer = (b + 1..batches.len()).find(|&n| has(n, id));
+                        match (view, newer) {
+                            (CustomersView::Latest, Some(_)) => counts.superseded += 1,
+                            (CustomersView::Latest, None) => want.push(format!("{id} {name} b{b}")),
+                            (_, newer) => want.push(format!(
+                                "{id} {name} b{b} to={}",
+                                newer.map_or("-".into(), |n| (100 * n).to_string())
+                            )),
+                        }
+                    }
+                }
+                got.sort();
+                want.sort();
+                assert_eq!(got, want, "round {round}, {view:?}, {batches:?}");
+                assert_eq!(d.counts(), counts, "round {round}, {view:?}, {batches:?}");
+            }
+        }
+    }
 }
