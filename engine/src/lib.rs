@@ -36,6 +36,8 @@ pub mod live;
 pub mod messages;
 pub mod session;
 pub mod storage;
+#[cfg(test)]
+mod test_rng;
 pub mod views;
 
 pub use error::{PulseError, Result};

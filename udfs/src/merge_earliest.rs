@@ -104,14 +104,14 @@ fn merged(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
     // over values without a grouped form stays alone, or it would take the
     // others to the row accumulator with it
     let input_schema = aggregate.input.schema();
-    let mut groups: Vec<(&Expr, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<(&Expr, Vec<(usize, Call)>)> = Vec::new();
     for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
         if let Some(call) = earliest_call(expr)
             && has_grouped_form(&call.value.get_type(input_schema)?)
         {
             match groups.iter_mut().find(|(p, _)| *p == call.position) {
-                Some((_, calls)) => calls.push(i),
-                None => groups.push((call.position, vec![i])),
+                Some((_, calls)) => calls.push((i, call)),
+                None => groups.push((call.position, vec![(i, call)])),
             }
         }
     }
@@ -124,7 +124,7 @@ fn merged(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
     let groups_len = aggregate.group_expr.len();
     let mut places = vec![None; aggregate.aggr_expr.len()];
     for (m, (_, calls)) in groups.iter().enumerate() {
-        for (k, &i) in calls.iter().enumerate() {
+        for (k, &(i, _)) in calls.iter().enumerate() {
             places[i] = Some(Place::Field { m, k });
         }
     }
@@ -138,15 +138,13 @@ fn merged(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
     let merged_names: Vec<String> = (0..groups.len()).map(|m| format!("__pulse_earliest_{m}")).collect();
     for ((position, calls), name) in groups.iter().zip(&merged_names) {
         let mut fields = Vec::with_capacity(2 * calls.len());
-        let mut func = None;
-        for (k, &i) in calls.iter().enumerate() {
-            let call = earliest_call(&aggregate.aggr_expr[i]).expect("grouped above");
+        for (k, (_, call)) in calls.iter().enumerate() {
             fields.push(lit(format!("c{k}")));
             fields.push(call.value.clone());
-            func = Some(call.func);
         }
         let values = datafusion::functions::core::named_struct().call(fields);
-        let func = Arc::clone(func.expect("a group has calls"));
+        // every call of a group is `Earliest` (retain kept groups of two or more)
+        let func = Arc::clone(calls[0].1.func);
         let call = AggregateFunction::new_udf(func, vec![values, (*position).clone()], false, None, vec![], None);
         aggr_expr.push(Expr::AggregateFunction(call).alias(name));
     }

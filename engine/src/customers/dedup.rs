@@ -198,6 +198,7 @@ impl Deduplicator {
 mod tests {
     use super::*;
     use crate::customers::object_reader::customer_columns;
+    use crate::test_rng::Rng;
     use datafusion::arrow::array::{ListBuilder, StringBuilder};
 
     fn rows(data: &[(Option<&str>, &str)]) -> RecordBatch {
@@ -312,13 +313,8 @@ mod tests {
     /// customer, valid until the next newer batch that has it.
     #[test]
     fn random_batches_give_what_the_definition_says() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut next = |n: u64| rng.below(n);
         for round in 0..200 {
             // batches[b][chunk][row] = (id, name); batch 0 is the oldest
             let batches: Vec<Vec<Chunk>> = (0..1 + next(4))

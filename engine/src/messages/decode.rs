@@ -404,6 +404,7 @@ impl RowDecoder {
 mod tests {
     use super::*;
     use crate::messages::schema::{ERROR_COLUMN, orders_schema};
+    use crate::test_rng::Rng;
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::{Decimal128Type, Int64Type, TimestampMillisecondType, TimestampNanosecondType};
 
@@ -738,21 +739,6 @@ mod tests {
         assert_eq!(lines.values().len(), 1);
     }
 
-    /// A tiny deterministic generator for the fuzz test (no dependency).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
-
     /// Messages made by mutating well-formed ones: bytes flipped, cut,
     /// doubled, and fragments that real streams and attackers produce.
     fn mutant(rng: &mut Rng) -> Vec<u8> {
@@ -789,21 +775,21 @@ mod tests {
             order(r#""order_line":[{"product_id":125,"volume":1,"price":2}],"amount":12.34,"timestamp":1795168800000"#),
             order(r#""amount":0.1,"timestamp":"2026-11-19 12:00:00.123456789+01:00","note":{"deep":[1,[2,[3]]]}"#),
         ];
-        let mut m = bases[rng.below(bases.len())].clone().into_bytes();
-        for _ in 0..1 + rng.below(3) {
-            let at = rng.below(m.len() + 1);
-            match rng.below(5) {
+        let mut m = bases[rng.index(bases.len())].clone().into_bytes();
+        for _ in 0..1 + rng.index(3) {
+            let at = rng.index(m.len() + 1);
+            match rng.index(5) {
                 0 if !m.is_empty() => {
-                    let i = rng.below(m.len());
+                    let i = rng.index(m.len());
                     m[i] = rng.next() as u8;
                 }
                 1 => m.truncate(at),
                 2 => {
-                    let f = FRAGMENTS[rng.below(FRAGMENTS.len())];
+                    let f = FRAGMENTS[rng.index(FRAGMENTS.len())];
                     m.splice(at..at, f.bytes());
                 }
                 3 if !m.is_empty() => {
-                    let end = (at + rng.below(8)).min(m.len());
+                    let end = (at + rng.index(8)).min(m.len());
                     m.drain(at.min(end)..end);
                 }
                 _ => {
@@ -844,7 +830,7 @@ mod tests {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seconds);
         let mut chunks = 0u64;
         while std::time::Instant::now() < deadline {
-            let messages: Vec<Vec<u8>> = (0..1 + rng.below(40)).map(|_| mutant(&mut rng)).collect();
+            let messages: Vec<Vec<u8>> = (0..1 + rng.index(40)).map(|_| mutant(&mut rng)).collect();
             let mut together = decoder(MalformedPolicy::DeadLetter);
             let mut all = MessageChunk::with_capacity(messages.len());
             let mut again = MessageChunk::with_capacity(messages.len());

@@ -128,7 +128,7 @@ impl<'a> Cursor<'a> {
     /// inlined where they are called.
     #[cold]
     #[inline(never)]
-    fn expected<T>(&self, what: &str) -> Result<T> {
+    fn expected<T>(&self, what: impl std::fmt::Display) -> Result<T> {
         self.error(format!("expected {what}, found {}", self.found()))
     }
 
@@ -176,7 +176,7 @@ impl<'a> Cursor<'a> {
             self.pos += 1;
             Ok(())
         } else {
-            self.expected(&format!("'{}'", byte as char))
+            self.expected(format_args!("'{}'", byte as char))
         }
     }
 
@@ -566,6 +566,7 @@ fn hex4(raw: &[u8], at: usize) -> std::result::Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
 
     fn skip(text: &str) -> Result<()> {
         let mut c = Cursor::new(text);
@@ -605,13 +606,8 @@ mod tests {
             "a", "bcdefgh", "\\", "\"", "\\\"", "\\\\", "\\u", "00e9", "d83d", "\\ude00", "\\n", "\\x", "\u{1}",
             "\u{1f}", "\t", "é", "😀", "\u{7f}", ":", ",", "}", "{",
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut next = |n: u64| rng.below(n);
         for _ in 0..20_000 {
             let inner: String = (0..next(12))
                 .map(|_| pieces[next(pieces.len() as u64) as usize])
