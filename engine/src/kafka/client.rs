@@ -1,6 +1,7 @@
 //! The librdkafka side of a Kafka table: client settings, topic metadata,
-//! watermarks, and the single-message lookups that
-//! [`super::offsets`] uses to check and search timestamps.
+//! watermarks, and the lookups of single messages (and of a few messages of
+//! every partition at once) that [`super::offsets`] uses to check and
+//! search timestamps.
 //!
 //! What must stay true: every call here is blocking and bounded by the
 //! table's timeout, so callers run it on a blocking thread
@@ -14,12 +15,12 @@ use rdkafka::ClientConfig;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::config::KafkaTableConfig;
-use super::offsets::{LogIndex, Watermarks};
+use super::offsets::{LogIndex, Look, Watermarks, look_by_probes};
 use crate::error::{PulseError, Result};
 
 /// The client settings of a scan: reading by explicit assignment, no group
@@ -52,7 +53,27 @@ pub fn scan_client_config(cfg: &KafkaTableConfig) -> ClientConfig {
 
 /// A consumer with [`scan_client_config`].
 pub(crate) fn consumer(cfg: &KafkaTableConfig) -> Result<ScanConsumer> {
-    let consumer = scan_client_config(cfg).create().map_err(|e| PulseError::Kafka {
+    create(cfg, scan_client_config(cfg))
+}
+
+/// A consumer for the seeks of planning, which fetch a message or two of a
+/// partition at a time: it asks each partition for 64 KiB rather than 1
+/// MiB (a broker that caps its responses, such as Tansu, then reads a few
+/// batches instead of a megabyte a partition; a batch larger than that
+/// still comes whole). Its queue is not made smaller: a look whose two
+/// messages straddle a batch boundary would then wait for
+/// `fetch.queue.backoff.ms` (a second) before its next fetch. The table's
+/// own `kafka.client.*` settings win.
+pub(crate) fn seek_consumer(cfg: &KafkaTableConfig) -> Result<ScanConsumer> {
+    let mut client = scan_client_config(cfg);
+    if !cfg.client.contains_key("max.partition.fetch.bytes") {
+        client.set("max.partition.fetch.bytes", "65536");
+    }
+    create(cfg, client)
+}
+
+fn create(cfg: &KafkaTableConfig, client: ClientConfig) -> Result<ScanConsumer> {
+    let consumer = client.create().map_err(|e| PulseError::Kafka {
         topic: cfg.topic.clone(),
         brokers: cfg.brokers.clone(),
         message: format!("could not create a client: {e}"),
@@ -172,6 +193,64 @@ pub(crate) fn watermarks(consumer: &BaseConsumer, cfg: &KafkaTableConfig, partit
         .map_err(|e| partition_err(cfg, partition, format!("could not fetch watermarks: {e}")))
 }
 
+/// The watermarks of every partition in `partitions`, in order, in two
+/// round trips (a `ListOffsets` of each partition's leader for the earliest
+/// offsets, one for the latest) instead of two a partition: what
+/// [`watermarks`] answers, for a statement's whole cut.
+pub(crate) fn all_watermarks(
+    consumer: &BaseConsumer,
+    cfg: &KafkaTableConfig,
+    partitions: &[i32],
+) -> Result<Vec<(i32, Watermarks)>> {
+    // ListOffsets asks for the earliest offset with -2 (Beginning) and for
+    // the latest with -1 (End)
+    let [low, high] = [Offset::Beginning, Offset::End].map(|which| list_offsets(consumer, cfg, partitions, which));
+    let (low, high) = (low?, high?);
+    Ok(partitions
+        .iter()
+        .zip(low.into_iter().zip(high))
+        .map(|(&p, (low, high))| (p, Watermarks { low, high }))
+        .collect())
+}
+
+/// Each partition's offset for `which` (its start or its end), in order.
+fn list_offsets(
+    consumer: &BaseConsumer,
+    cfg: &KafkaTableConfig,
+    partitions: &[i32],
+    which: Offset,
+) -> Result<Vec<i64>> {
+    let mut tpl = TopicPartitionList::new();
+    for &p in partitions {
+        tpl.add_partition_offset(&cfg.topic, p, which)
+            .map_err(|e| partition_err(cfg, p, format!("could not fetch watermarks: {e}")))?;
+    }
+    let answer = consumer.offsets_for_times(tpl, cfg.timeout).map_err(|e| {
+        kafka_err(
+            cfg,
+            format!("could not fetch the watermarks of partitions {partitions:?}: {e}"),
+        )
+    })?;
+    partitions
+        .iter()
+        .map(|&p| {
+            let e = answer
+                .find_partition(&cfg.topic, p)
+                .ok_or_else(|| partition_err(cfg, p, "could not fetch watermarks: no answer".into()))?;
+            e.error()
+                .map_err(|err| partition_err(cfg, p, format!("could not fetch watermarks: {err}")))?;
+            match e.offset() {
+                Offset::Offset(o) if o >= 0 => Ok(o),
+                other => Err(partition_err(
+                    cfg,
+                    p,
+                    format!("could not fetch watermarks: the broker answered {other:?}"),
+                )),
+            }
+        })
+        .collect()
+}
+
 /// Assigns `consumer` to one partition, starting at `offset`.
 pub(crate) fn assign(consumer: &BaseConsumer, cfg: &KafkaTableConfig, partition: i32, offset: i64) -> Result<()> {
     let mut tpl = TopicPartitionList::new();
@@ -236,20 +315,7 @@ impl LogIndex for BrokerIndex<'_> {
                 None => continue,
                 Some(Ok(m)) if m.partition() != partition || m.offset() < offset => continue,
                 Some(Ok(m)) if m.offset() >= end => return Ok(None),
-                Some(Ok(m)) => {
-                    let ts = m.timestamp().to_millis().ok_or_else(|| {
-                        partition_err(
-                            self.cfg,
-                            partition,
-                            format!(
-                                "offset {} has no timestamp, so time filters cannot be pushed down; \
-                                 set 'kafka.pushdown' to 'false'",
-                                m.offset()
-                            ),
-                        )
-                    })?;
-                    return Ok(Some((m.offset(), ts)));
-                }
+                Some(Ok(m)) => return Ok(Some((m.offset(), self.message_time(&m)?))),
                 Some(Err(KafkaError::PartitionEOF(p))) if p == partition => return Ok(None),
                 Some(Err(e)) if is_offset_out_of_range(&e) => return Ok(None),
                 Some(Err(e)) => {
@@ -265,6 +331,90 @@ impl LogIndex for BrokerIndex<'_> {
                 self.cfg.timeout
             ),
         ))
+    }
+
+    /// Every partition's look through one assignment, so that librdkafka
+    /// fetches them together. An offset out of range (the log's start moved
+    /// since the watermarks were read) does not say which partition it
+    /// was, so the looks are then taken again one probe at a time, as are
+    /// looks that name a partition twice.
+    fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
+        let by_probes = || looks.iter().map(|l| look_by_probes(self, l)).collect();
+        if looks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut slot = std::collections::HashMap::with_capacity(looks.len());
+        let mut tpl = TopicPartitionList::new();
+        for (i, l) in looks.iter().enumerate() {
+            if slot.insert(l.partition, i).is_some() {
+                return by_probes();
+            }
+            tpl.add_partition_offset(&self.cfg.topic, l.partition, Offset::Offset(l.offset))
+                .map_err(|e| partition_err(self.cfg, l.partition, e.to_string()))?;
+        }
+        self.consumer.assign(&tpl).map_err(|e| {
+            kafka_err(
+                self.cfg,
+                format!("could not start reading partitions {:?}: {e}", slot.keys()),
+            )
+        })?;
+        let mut seen = vec![Vec::new(); looks.len()];
+        let mut done = vec![false; looks.len()];
+        let mut pending = looks.len();
+        let deadline = Instant::now() + self.cfg.timeout;
+        while pending > 0 && Instant::now() < deadline {
+            let finished = match self.consumer.poll(Duration::from_millis(100)) {
+                None => continue,
+                Some(Ok(m)) => match slot.get(&m.partition()) {
+                    Some(&i) if !done[i] && m.offset() >= looks[i].offset => {
+                        if m.offset() < looks[i].end {
+                            seen[i].push((m.offset(), self.message_time(&m)?));
+                        }
+                        (m.offset() >= looks[i].end || looks[i].is_done(&seen[i])).then_some(i)
+                    }
+                    _ => None,
+                },
+                Some(Err(KafkaError::PartitionEOF(p))) => slot.get(&p).copied().filter(|&i| !done[i]),
+                Some(Err(e)) if is_offset_out_of_range(&e) => return by_probes(),
+                Some(Err(e)) => {
+                    log::debug!("look at {} partitions {:?}: {e}", self.cfg.topic, slot.keys());
+                    None
+                }
+            };
+            if let Some(i) = finished {
+                done[i] = true;
+                pending -= 1;
+            }
+        }
+        if let Some(i) = done.iter().position(|d| !d) {
+            let l = looks[i];
+            return Err(partition_err(
+                self.cfg,
+                l.partition,
+                format!(
+                    "no message arrived within {:?} when fetching offset {}",
+                    self.cfg.timeout, l.offset
+                ),
+            ));
+        }
+        Ok(seen)
+    }
+}
+
+impl BrokerIndex<'_> {
+    /// A fetched message's timestamp, which pushdown cannot do without.
+    fn message_time(&self, m: &BorrowedMessage<'_>) -> Result<i64> {
+        m.timestamp().to_millis().ok_or_else(|| {
+            partition_err(
+                self.cfg,
+                m.partition(),
+                format!(
+                    "offset {} has no timestamp, so time filters cannot be pushed down; \
+                     set 'kafka.pushdown' to 'false'",
+                    m.offset()
+                ),
+            )
+        })
     }
 }
 

@@ -12,6 +12,7 @@
 //! `d`, and every cut is widened so that, under that assumption, no
 //! matching message is left out:
 //! - a broker answer is checked against the messages either side of it
+//!   (every partition's in one fetch, [`Seeker::check_ahead`])
 //!   (librdkafka's mock answers -1 to everything, Tansu answers 0 past the
 //!   end), and a wrong answer is replaced by a search, never used; "no
 //!   message at or after t" holds only if the last message is before t - d;
@@ -91,6 +92,55 @@ pub(crate) trait LogIndex {
     /// The first message at or after `offset` and before `end`, as
     /// `(offset, timestamp_ms)`, or `None` when `[offset, end)` holds none.
     fn probe(&self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>>;
+
+    /// What several [`Look`]s see (each partition at most once), in order:
+    /// one round trip where the index can fetch the partitions together.
+    /// By default, one [`LogIndex::probe`] per message.
+    fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
+        looks.iter().map(|l| look_by_probes(self, l)).collect()
+    }
+}
+
+/// A look at a few consecutive messages of one partition: those at or
+/// after `offset` and before `end`, up to and including the first at or
+/// after `until` (`until >= offset`). Checking a broker answer `a` looks
+/// at `a - 1` until `a`: the message before the answer, if there is one at
+/// `a - 1`, and the first at or after it, in one fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Look {
+    /// The Kafka partition.
+    pub partition: i32,
+    /// The first offset looked at.
+    pub offset: i64,
+    /// The look stops at the first message at or after this offset.
+    pub until: i64,
+    /// One past the last offset looked at.
+    pub end: i64,
+}
+
+impl Look {
+    /// True when a look that has seen `seen` (in offset order) needs no
+    /// more messages.
+    pub fn is_done(&self, seen: &[(i64, i64)]) -> bool {
+        seen.last().is_some_and(|&(offset, _)| offset >= self.until)
+    }
+}
+
+/// A [`Look`] taken one [`LogIndex::probe`] at a time: what
+/// [`LogIndex::look`] must return, however it fetches.
+pub(crate) fn look_by_probes<I: LogIndex + ?Sized>(index: &I, look: &Look) -> Result<Vec<(i64, i64)>> {
+    let mut seen = Vec::new();
+    let mut from = look.offset;
+    while !look.is_done(&seen) && from < look.end {
+        match index.probe(look.partition, from, look.end)? {
+            Some(found) => {
+                seen.push(found);
+                from = found.0 + 1;
+            }
+            None => break,
+        }
+    }
+    Ok(seen)
 }
 
 /// How a scan planned its ranges, for `EXPLAIN`.
@@ -103,7 +153,8 @@ pub struct SeekReport {
     pub broker_answers_rejected: usize,
     /// Searches of the log.
     pub searches: usize,
-    /// Single messages fetched to check answers and to search.
+    /// Looks at the log to check answers and to search: a single message
+    /// fetched, or the message before an answer and the one at it.
     pub probes: usize,
 }
 
@@ -123,6 +174,9 @@ pub(crate) struct Seeker<'a> {
     mode: TimestampLookup,
     /// Broker answers asked ahead, by `(partition, t_ms)`.
     asked: std::collections::HashMap<(i32, i64), i64>,
+    /// Broker answers checked ahead, by `(partition, t_ms)`: the offset
+    /// when the answer held, `None` when it was wrong.
+    checked: std::collections::HashMap<(i32, i64), Option<i64>>,
     /// What the seeks cost, for `EXPLAIN`.
     pub report: SeekReport,
 }
@@ -136,6 +190,7 @@ impl<'a> Seeker<'a> {
             disorder_ms,
             mode,
             asked: std::collections::HashMap::new(),
+            checked: std::collections::HashMap::new(),
             report: SeekReport::default(),
         }
     }
@@ -160,6 +215,43 @@ impl<'a> Seeker<'a> {
         let questions: Vec<(i32, i64)> = partitions.iter().map(|&p| (p, broker_t)).collect();
         let answers = self.index.broker_offsets_for_times(&questions)?;
         self.asked.extend(questions.into_iter().zip(answers));
+        Ok(())
+    }
+
+    /// Checks, in one round trip, the broker answers that [`Self::ask_ahead`]
+    /// got for `edge` at `t_ms` in `partitions`, so that the seeks that
+    /// follow find them checked: each partition's messages around its
+    /// answer are fetched together instead of one partition after another.
+    pub fn check_ahead(&mut self, partitions: &[(i32, Watermarks)], edge: Edge, t_ms: i64) -> Result<()> {
+        if self.mode != TimestampLookup::Auto {
+            return Ok(());
+        }
+        let broker_t = self.broker_time(edge, t_ms);
+        let mut looked = Vec::new();
+        for &(partition, wm) in partitions {
+            let Some(&answer) = self.asked.get(&(partition, broker_t)) else {
+                continue;
+            };
+            if wm.high <= wm.low || self.checked.contains_key(&(partition, broker_t)) {
+                continue;
+            }
+            match look_at_answer(partition, wm, answer) {
+                Some(look) => looked.push((look, wm, answer)),
+                None => {
+                    self.checked.insert((partition, broker_t), None);
+                }
+            }
+        }
+        if looked.is_empty() {
+            return Ok(());
+        }
+        let looks: Vec<Look> = looked.iter().map(|(look, _, _)| *look).collect();
+        self.report.probes += looks.len();
+        let seen = self.index.look(&looks)?;
+        for ((look, wm, answer), seen) in looked.into_iter().zip(seen) {
+            let verdict = self.judge(wm, broker_t, answer, &seen);
+            self.checked.insert((look.partition, broker_t), verdict);
+        }
         Ok(())
     }
 
@@ -194,7 +286,11 @@ impl<'a> Seeker<'a> {
                     answer.clamp(wm.low, wm.high)
                 });
             }
-            if let Some(offset) = self.check_broker_answer(partition, wm, broker_t, answer)? {
+            let checked = match self.checked.remove(&(partition, broker_t)) {
+                Some(checked) => checked,
+                None => self.check_broker_answer(partition, wm, broker_t, answer)?,
+            };
+            if let Some(offset) = checked {
                 self.report.broker_answers_used += 1;
                 return Ok(offset);
             }
@@ -206,31 +302,35 @@ impl<'a> Seeker<'a> {
 
     /// The broker's answer if the messages around it agree with it.
     fn check_broker_answer(&mut self, partition: i32, wm: Watermarks, t_ms: i64, answer: i64) -> Result<Option<i64>> {
+        let Some(look) = look_at_answer(partition, wm, answer) else {
+            return Ok(None);
+        };
+        self.report.probes += 1;
+        let seen = self.index.look(&[look])?.pop().unwrap_or_default();
+        Ok(self.judge(wm, t_ms, answer, &seen))
+    }
+
+    /// Whether the broker's `answer` for `t_ms` holds, given what
+    /// [`look_at_answer`] saw: the offset to seek to, or `None`.
+    fn judge(&self, wm: Watermarks, t_ms: i64, answer: i64, seen: &[(i64, i64)]) -> Option<i64> {
         if answer < 0 || answer >= wm.high {
             // "No message at or after t": with disorder up to d, every message
             // is at most d after the last one, so the last must be before t - d.
-            return Ok(match self.probe(partition, wm.high - 1, wm.high)? {
-                Some((_, ts)) if ts.saturating_add(self.disorder_ms) < t_ms => Some(wm.high),
+            return match seen.first() {
+                Some(&(_, ts)) if ts.saturating_add(self.disorder_ms) < t_ms => Some(wm.high),
                 _ => None,
-            });
+            };
         }
-        if answer < wm.low {
-            return Ok(None);
+        // The message at the answer (the first at or after it) is at or after t...
+        match seen.iter().find(|&&(offset, _)| offset >= answer) {
+            Some(&(_, ts)) if ts >= t_ms => {}
+            _ => return None,
         }
-        // The message at the answer is at or after t...
-        match self.probe(partition, answer, wm.high)? {
-            Some((_, ts)) if ts >= t_ms => {}
-            _ => return Ok(None),
+        // ...and the one before it, if there is one at answer - 1, is before t.
+        match seen.iter().find(|&&(offset, _)| offset == answer - 1) {
+            Some(&(_, ts)) if ts >= t_ms => None,
+            _ => Some(answer),
         }
-        // ...and the one before it, if any, is before t.
-        if answer > wm.low
-            && let Some((offset, ts)) = self.probe(partition, answer - 1, answer)?
-            && offset == answer - 1
-            && ts >= t_ms
-        {
-            return Ok(None);
-        }
-        Ok(Some(answer))
     }
 
     /// The first offset in `[low, high)` whose message's timestamp is at or
@@ -247,6 +347,28 @@ impl<'a> Seeker<'a> {
         }
         Ok(lo)
     }
+}
+
+/// The messages that show whether the broker's `answer` holds in
+/// `partition`: the last one when the answer is "none" (negative or past the
+/// end), the one before the answer and the one at it otherwise; `None`
+/// when the answer is before the log's start (wrong without looking).
+fn look_at_answer(partition: i32, wm: Watermarks, answer: i64) -> Option<Look> {
+    if answer < 0 || answer >= wm.high {
+        let last = wm.high - 1;
+        return Some(Look {
+            partition,
+            offset: last,
+            until: last,
+            end: wm.high,
+        });
+    }
+    (answer >= wm.low).then(|| Look {
+        partition,
+        offset: if answer > wm.low { answer - 1 } else { answer },
+        until: answer,
+        end: wm.high,
+    })
 }
 
 /// What one scan reads of one partition.
@@ -328,17 +450,21 @@ pub(crate) fn plan_cuts(
     if time.is_empty() || bounds.offsets.is_empty() {
         return Ok(cuts);
     }
-    // every partition's broker question of each edge in one round trip
-    let asked: Vec<i32> = partitions
+    // every partition's broker question of each edge in one round trip,
+    // and the checks of the answers in another
+    let asked: Vec<(i32, Watermarks)> = partitions
         .iter()
+        .copied()
         .filter(|(p, wm)| bounds.allows_partition(*p) && wm.high > wm.low)
-        .map(|(p, _)| *p)
         .collect();
+    let ids: Vec<i32> = asked.iter().map(|(p, _)| *p).collect();
     if let Some(t) = time.lo {
-        seeker.ask_ahead(&asked, Edge::Lower, t)?;
+        seeker.ask_ahead(&ids, Edge::Lower, t)?;
+        seeker.check_ahead(&asked, Edge::Lower, t)?;
     }
     if let Some(t) = time.hi.filter(|_| policy.upper) {
-        seeker.ask_ahead(&asked, Edge::Upper, t)?;
+        seeker.ask_ahead(&ids, Edge::Upper, t)?;
+        seeker.check_ahead(&asked, Edge::Upper, t)?;
     }
     for &(partition, wm) in partitions {
         if !bounds.allows_partition(partition) {
@@ -478,6 +604,8 @@ mod tests {
             log: &'a FakeLog,
             single: std::cell::Cell<usize>,
             batched: std::cell::Cell<usize>,
+            probed: std::cell::Cell<usize>,
+            looked: std::cell::Cell<usize>,
         }
         impl LogIndex for Counting<'_> {
             fn broker_offset_for_time(&self, p: i32, t: i64) -> Result<i64> {
@@ -492,7 +620,12 @@ mod tests {
                     .collect()
             }
             fn probe(&self, p: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
+                self.probed.set(self.probed.get() + 1);
                 self.log.probe(p, offset, end)
+            }
+            fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
+                self.looked.set(self.looked.get() + 1);
+                looks.iter().map(|l| look_by_probes(self.log, l)).collect()
             }
         }
         let log = FakeLog::new(&monotonic(100), |t| (t - 1_000 + 9) / 10);
@@ -500,6 +633,8 @@ mod tests {
             log: &log,
             single: 0.into(),
             batched: 0.into(),
+            probed: 0.into(),
+            looked: 0.into(),
         };
         let mut seeker = Seeker::new(&index, 0, TimestampLookup::Auto);
         let partitions: Vec<(i32, Watermarks)> = (0..6).map(|p| (p, log.wm())).collect();
@@ -516,6 +651,127 @@ mod tests {
         );
         assert_eq!(index.batched.get(), 2, "one round trip per edge");
         assert_eq!(index.single.get(), 0, "no partition asked on its own");
+        assert_eq!(
+            index.looked.get(),
+            2,
+            "the answers of each edge checked in one round trip"
+        );
+        assert_eq!(index.probed.get(), 0, "no partition checked on its own");
+        assert_eq!(
+            (seeker.report.broker_answers_used, seeker.report.probes),
+            (12, 12),
+            "{:?}",
+            seeker.report
+        );
+    }
+
+    /// The check of a broker answer as it was written before looks: one
+    /// probe at the answer, one before it.
+    fn check_by_single_probes(log: &FakeLog, wm: Watermarks, t: i64, answer: i64, d: i64) -> Option<i64> {
+        if answer < 0 || answer >= wm.high {
+            return match log.probe(0, wm.high - 1, wm.high).unwrap() {
+                Some((_, ts)) if ts.saturating_add(d) < t => Some(wm.high),
+                _ => None,
+            };
+        }
+        if answer < wm.low {
+            return None;
+        }
+        match log.probe(0, answer, wm.high).unwrap() {
+            Some((_, ts)) if ts >= t => {}
+            _ => return None,
+        }
+        if answer > wm.low
+            && let Some((offset, ts)) = log.probe(0, answer - 1, answer).unwrap()
+            && offset == answer - 1
+            && ts >= t
+        {
+            return None;
+        }
+        Some(answer)
+    }
+
+    #[test]
+    fn answers_checked_together_are_judged_as_one_at_a_time() {
+        /// Partitions with logs of their own, looks counted.
+        struct Topic {
+            logs: Vec<FakeLog>,
+            looked: std::cell::Cell<usize>,
+        }
+        impl LogIndex for Topic {
+            fn broker_offset_for_time(&self, p: i32, t: i64) -> Result<i64> {
+                self.logs[p as usize].broker_offset_for_time(0, t)
+            }
+            fn probe(&self, p: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
+                self.logs[p as usize].probe(0, offset, end)
+            }
+            fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
+                self.looked.set(self.looked.get() + 1);
+                looks.iter().map(|l| look_by_probes(self, l)).collect()
+            }
+        }
+        let mut rng = crate::test_rng::Rng(0x5eed_10c5);
+        for round in 0..400 {
+            let d = rng.below(3) as i64 * 20;
+            let logs: Vec<FakeLog> = (0..6)
+                .map(|_| {
+                    // offsets with gaps, timestamps rising with jitter of up to d
+                    let (mut offset, mut ts) = (rng.below(5) as i64, 1_000);
+                    let mut msgs = Vec::new();
+                    for _ in 0..1 + rng.below(40) {
+                        let jitter = if d > 0 { rng.below(d as u64) as i64 - d / 2 } else { 0 };
+                        msgs.push((offset, ts + jitter));
+                        offset += 1 + (rng.below(4) == 0) as i64 * rng.below(3) as i64;
+                        ts += rng.below(20) as i64;
+                    }
+                    let truth = FakeLog::new(&msgs, |_| 0);
+                    let high = truth.wm().high;
+                    // a correct answer, one off by a few, none, zero, or past the end
+                    let kind = rng.below(5);
+                    let off = rng.below(7) as i64 - 3;
+                    FakeLog::new(&msgs, move |t| match kind {
+                        0 => truth.truth(t),
+                        1 => truth.truth(t).max(0) + off,
+                        2 => -1,
+                        3 => 0,
+                        _ => high + 3,
+                    })
+                })
+                .collect();
+            let t = 1_000 + rng.below(500) as i64;
+            let topic = Topic { logs, looked: 0.into() };
+            let partitions: Vec<(i32, Watermarks)> = (0..6).map(|p| (p, topic.logs[p as usize].wm())).collect();
+            let mut seeker = Seeker::new(&topic, d, TimestampLookup::Auto);
+            let lower_only = CutPolicy { guard: 0, upper: false };
+            let time = Bounds::new(Some(t), None);
+            let cuts = plan_cuts(&mut seeker, &partitions, &ScanBounds::default(), time, lower_only).unwrap();
+            assert_eq!(
+                topic.looked.get(),
+                1,
+                "round {round}: one look for every partition's check"
+            );
+            let mut used = 0;
+            for (cut, &(p, wm)) in cuts.iter().zip(&partitions) {
+                let log = &topic.logs[p as usize];
+                let answer = log.broker_offset_for_time(0, t).unwrap();
+                let want = match check_by_single_probes(log, wm, t, answer, d) {
+                    Some(offset) => {
+                        used += 1;
+                        offset
+                    }
+                    None => Seeker::new(log, d, TimestampLookup::Search)
+                        .seek(0, wm, Edge::Lower, t)
+                        .unwrap(),
+                };
+                assert_eq!(
+                    cut.first.start, want,
+                    "round {round}, partition {p}, t {t}, answer {answer}"
+                );
+            }
+            assert_eq!(cuts.len(), 6);
+            assert_eq!(seeker.report.broker_answers_used, used, "round {round}");
+            assert_eq!(seeker.report.broker_answers_rejected, 6 - used, "round {round}");
+        }
     }
 
     #[test]

@@ -27,7 +27,8 @@ use super::client::{self, BrokerIndex};
 use super::config::{DataLossPolicy, EventTimeColumn, KafkaTableConfig};
 use super::exec::{KafkaScanExec, ScanPlan};
 use super::offsets::{
-    CutPolicy, LogIndex, OffsetRange, PartitionCut, SeekReport, Seeker, Watermarks, fill_partitions, plan_cuts, split,
+    CutPolicy, LogIndex, Look, OffsetRange, PartitionCut, SeekReport, Seeker, Watermarks, fill_partitions, plan_cuts,
+    split,
 };
 use super::pushdown;
 use super::snapshot::{Cut, CutLog, Statement, StatementCuts, pinned_cut};
@@ -149,10 +150,7 @@ impl KafkaTable {
         let floors = floors.cloned();
         let fetch = run_blocking(&self.cfg, move || {
             let consumer = client::consumer(&cfg)?;
-            let mut current = Vec::new();
-            for p in client::partitions(&consumer, &cfg)? {
-                current.push((p, client::watermarks(&consumer, &cfg, p)?));
-            }
+            let mut current = client::all_watermarks(&consumer, &cfg, &client::partitions(&consumer, &cfg)?)?;
             let mut pinned = pinned;
             if let Some(floors) = &floors {
                 current = above_floors(&cfg, current, floors)?;
@@ -195,7 +193,7 @@ impl KafkaTable {
             .filter(|(p, _)| bounds.allows_partition(*p))
             .collect();
         run_blocking(&self.cfg, move || {
-            let consumer = client::consumer(&cfg)?;
+            let consumer = client::seek_consumer(&cfg)?;
             let broker = BrokerIndex {
                 consumer: &consumer,
                 cfg: &cfg,
@@ -247,6 +245,57 @@ impl LogIndex for MemoIndex<'_> {
         }
         Ok(found)
     }
+
+    /// The looks the cache can answer from memory, and the others asked
+    /// together; what they saw is remembered as the probes it answers.
+    fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
+        let Some(cache) = self.cache else {
+            return self.index.look(looks);
+        };
+        let mut seen: Vec<Option<Vec<(i64, i64)>>> = looks.iter().map(|l| known_look(cache, l)).collect();
+        let unknown: Vec<Look> = looks
+            .iter()
+            .zip(&seen)
+            .filter(|(_, s)| s.is_none())
+            .map(|(l, _)| *l)
+            .collect();
+        let mut fetched = if unknown.is_empty() {
+            Vec::new()
+        } else {
+            self.index.look(&unknown)?
+        }
+        .into_iter();
+        for (l, s) in looks.iter().zip(&mut seen) {
+            if s.is_some() {
+                continue;
+            }
+            let got = fetched.next().unwrap_or_default();
+            let mut from = l.offset;
+            for &found in &got {
+                cache.remember_probe(l.partition, from, found);
+                from = found.0 + 1;
+            }
+            *s = Some(got);
+        }
+        Ok(seen.into_iter().map(Option::unwrap_or_default).collect())
+    }
+}
+
+/// A look answered from the cache's probes and rows, when they know every
+/// message it would see.
+fn known_look(cache: &TableCache, look: &Look) -> Option<Vec<(i64, i64)>> {
+    let mut seen = Vec::new();
+    let mut from = look.offset;
+    while !look.is_done(&seen) && from < look.end {
+        match cache.known_probe(look.partition, from, look.end)? {
+            Some(found) => {
+                seen.push(found);
+                from = found.0 + 1;
+            }
+            None => break,
+        }
+    }
+    Some(seen)
 }
 
 /// The partitions' watermarks with each log starting at its floor: what is

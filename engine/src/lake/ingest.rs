@@ -154,10 +154,10 @@ impl Ingest {
         let cfg = Arc::clone(&self.cfg);
         run_blocking(&self.cfg, move || {
             let consumer = client::consumer(&cfg)?;
-            client::partitions(&consumer, &cfg)?
+            let partitions = client::partitions(&consumer, &cfg)?;
+            Ok(client::all_watermarks(&consumer, &cfg, &partitions)?
                 .into_iter()
-                .map(|p| Ok((p, client::watermarks(&consumer, &cfg, p)?)))
-                .collect()
+                .collect())
         })
         .await
     }
