@@ -11,8 +11,8 @@
 //! that message timestamps are out of order by at most the lateness margin
 //! `d`, and every cut is widened so that, under that assumption, no
 //! matching message is left out:
-//! - a broker answer is checked against the messages either side of it
-//!   (every partition's in one fetch, [`Seeker::check_ahead`])
+//! - a broker answer is checked against the messages either side of it,
+//!   every partition's in one fetch (`Seeker::check_ahead`)
 //!   (librdkafka's mock answers -1 to everything, Tansu answers 0 past the
 //!   end), and a wrong answer is replaced by a search, never used; "no
 //!   message at or after t" holds only if the last message is before t - d;
