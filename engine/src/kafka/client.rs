@@ -66,7 +66,11 @@ pub(crate) fn consumer(cfg: &KafkaTableConfig) -> Result<ScanConsumer> {
 /// own `kafka.client.*` settings win.
 pub(crate) fn seek_consumer(cfg: &KafkaTableConfig) -> Result<ScanConsumer> {
     let mut client = scan_client_config(cfg);
-    if !cfg.client.contains_key("max.partition.fetch.bytes") {
+    // librdkafka's two names for one setting
+    if !["max.partition.fetch.bytes", "fetch.message.max.bytes"]
+        .iter()
+        .any(|key| cfg.client.contains_key(*key))
+    {
         client.set("max.partition.fetch.bytes", "65536");
     }
     create(cfg, client)
@@ -195,31 +199,49 @@ pub(crate) fn watermarks(consumer: &BaseConsumer, cfg: &KafkaTableConfig, partit
 
 /// The watermarks of every partition in `partitions`, in order, in two
 /// round trips (a `ListOffsets` of each partition's leader for the earliest
-/// offsets, one for the latest) instead of two a partition: what
-/// [`watermarks`] answers, for a statement's whole cut.
+/// offsets, one for the latest) instead of two a partition. The same
+/// request as [`watermarks`] (librdkafka's `query_watermark_offsets`, with
+/// the client's isolation level), read the same way: a start the broker
+/// does not give (an empty partition, on some brokers) is the end. It
+/// differs in failing as a whole: one partition's error fails the cut.
 pub(crate) fn all_watermarks(
     consumer: &BaseConsumer,
     cfg: &KafkaTableConfig,
     partitions: &[i32],
 ) -> Result<Vec<(i32, Watermarks)>> {
+    if partitions.is_empty() {
+        return Ok(Vec::new());
+    }
     // ListOffsets asks for the earliest offset with -2 (Beginning) and for
     // the latest with -1 (End)
-    let [low, high] = [Offset::Beginning, Offset::End].map(|which| list_offsets(consumer, cfg, partitions, which));
-    let (low, high) = (low?, high?);
-    Ok(partitions
+    let low = list_offsets(consumer, cfg, partitions, Offset::Beginning)?;
+    let high = list_offsets(consumer, cfg, partitions, Offset::End)?;
+    partitions
         .iter()
         .zip(low.into_iter().zip(high))
-        .map(|(&p, (low, high))| (p, Watermarks { low, high }))
-        .collect())
+        .map(|(&p, (low, high))| {
+            let high = high.ok_or_else(|| {
+                partition_err(
+                    cfg,
+                    p,
+                    "could not fetch watermarks: the broker gave no end offset".into(),
+                )
+            })?;
+            let low = low.filter(|&low| low <= high).unwrap_or(high);
+            Ok((p, Watermarks { low, high }))
+        })
+        .collect()
 }
 
-/// Each partition's offset for `which` (its start or its end), in order.
+/// Each partition's offset for `which` (its start or its end), in order;
+/// `None` where the broker gave none (librdkafka then leaves the question
+/// as it was asked).
 fn list_offsets(
     consumer: &BaseConsumer,
     cfg: &KafkaTableConfig,
     partitions: &[i32],
     which: Offset,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<Option<i64>>> {
     let mut tpl = TopicPartitionList::new();
     for &p in partitions {
         tpl.add_partition_offset(&cfg.topic, p, which)
@@ -234,19 +256,15 @@ fn list_offsets(
     partitions
         .iter()
         .map(|&p| {
-            let e = answer
-                .find_partition(&cfg.topic, p)
-                .ok_or_else(|| partition_err(cfg, p, "could not fetch watermarks: no answer".into()))?;
+            let Some(e) = answer.find_partition(&cfg.topic, p) else {
+                return Ok(None);
+            };
             e.error()
                 .map_err(|err| partition_err(cfg, p, format!("could not fetch watermarks: {err}")))?;
-            match e.offset() {
-                Offset::Offset(o) if o >= 0 => Ok(o),
-                other => Err(partition_err(
-                    cfg,
-                    p,
-                    format!("could not fetch watermarks: the broker answered {other:?}"),
-                )),
-            }
+            Ok(match e.offset() {
+                Offset::Offset(o) if o >= 0 => Some(o),
+                _ => None,
+            })
         })
         .collect()
 }
@@ -352,21 +370,32 @@ impl LogIndex for BrokerIndex<'_> {
             tpl.add_partition_offset(&self.cfg.topic, l.partition, Offset::Offset(l.offset))
                 .map_err(|e| partition_err(self.cfg, l.partition, e.to_string()))?;
         }
-        self.consumer.assign(&tpl).map_err(|e| {
-            kafka_err(
-                self.cfg,
-                format!("could not start reading partitions {:?}: {e}", slot.keys()),
-            )
-        })?;
+        // partition@offset of every look, in order, for errors
+        let named = || {
+            looks
+                .iter()
+                .map(|l| format!("{}@{}", l.partition, l.offset))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| kafka_err(self.cfg, format!("could not start reading partitions {}: {e}", named())))?;
         let mut seen = vec![Vec::new(); looks.len()];
         let mut done = vec![false; looks.len()];
         let mut pending = looks.len();
+        let mut last_error = None;
         let deadline = Instant::now() + self.cfg.timeout;
         while pending > 0 && Instant::now() < deadline {
             let finished = match self.consumer.poll(Duration::from_millis(100)) {
                 None => continue,
                 Some(Ok(m)) => match slot.get(&m.partition()) {
-                    Some(&i) if !done[i] && m.offset() >= looks[i].offset => {
+                    // each look sees rising offsets from its own on
+                    Some(&i)
+                        if !done[i]
+                            && m.offset() >= looks[i].offset
+                            && seen[i].last().is_none_or(|&(last, _)| m.offset() > last) =>
+                    {
                         if m.offset() < looks[i].end {
                             seen[i].push((m.offset(), self.message_time(&m)?));
                         }
@@ -377,7 +406,8 @@ impl LogIndex for BrokerIndex<'_> {
                 Some(Err(KafkaError::PartitionEOF(p))) => slot.get(&p).copied().filter(|&i| !done[i]),
                 Some(Err(e)) if is_offset_out_of_range(&e) => return by_probes(),
                 Some(Err(e)) => {
-                    log::debug!("look at {} partitions {:?}: {e}", self.cfg.topic, slot.keys());
+                    log::debug!("look at {} partitions {}: {e}", self.cfg.topic, named());
+                    last_error = Some(e);
                     None
                 }
             };
@@ -388,11 +418,14 @@ impl LogIndex for BrokerIndex<'_> {
         }
         if let Some(i) = done.iter().position(|d| !d) {
             let l = looks[i];
+            let cause = last_error
+                .map(|e| format!(" (the last error: {e})"))
+                .unwrap_or_default();
             return Err(partition_err(
                 self.cfg,
                 l.partition,
                 format!(
-                    "no message arrived within {:?} when fetching offset {}",
+                    "no message arrived within {:?} when fetching offset {}{cause}",
                     self.cfg.timeout, l.offset
                 ),
             ));
@@ -418,8 +451,6 @@ impl BrokerIndex<'_> {
     }
 }
 
-/// True for the error librdkafka raises when a fetch offset is no longer
-/// (or not yet) in the log and `auto.offset.reset` is `error`.
 /// The offset `consumer` will fetch next in `partition`, if it knows one.
 pub(crate) fn position(consumer: &BaseConsumer, cfg: &KafkaTableConfig, partition: i32) -> Option<i64> {
     let list = consumer.position().ok()?;
@@ -429,6 +460,8 @@ pub(crate) fn position(consumer: &BaseConsumer, cfg: &KafkaTableConfig, partitio
     }
 }
 
+/// True for the error librdkafka raises when a fetch offset is no longer
+/// (or not yet) in the log and `auto.offset.reset` is `error`.
 pub(crate) fn is_offset_out_of_range(e: &KafkaError) -> bool {
     matches!(
         e,

@@ -11,8 +11,7 @@
 //! that message timestamps are out of order by at most the lateness margin
 //! `d`, and every cut is widened so that, under that assumption, no
 //! matching message is left out:
-//! - a broker answer is checked against the messages either side of it,
-//!   every partition's in one fetch (`Seeker::check_ahead`)
+//! - a broker answer is checked against the messages either side of it
 //!   (librdkafka's mock answers -1 to everything, Tansu answers 0 past the
 //!   end), and a wrong answer is replaced by a search, never used; "no
 //!   message at or after t" holds only if the last message is before t - d;
@@ -103,9 +102,12 @@ pub(crate) trait LogIndex {
 
 /// A look at a few consecutive messages of one partition: those at or
 /// after `offset` and before `end`, up to and including the first at or
-/// after `until` (`until >= offset`). Checking a broker answer `a` looks
-/// at `a - 1` until `a`: the message before the answer, if there is one at
-/// `a - 1`, and the first at or after it, in one fetch.
+/// after `until` (`until >= offset`), in offset order with none skipped.
+/// Checking a broker answer `a` looks at `a - 1` until `a`: the message
+/// before the answer, if there is one at `a - 1`, and the first at or after
+/// it. (If the log's start has moved to `a` since the watermarks were
+/// read, the look sees nothing and the answer is rejected: the search
+/// that replaces it is still right.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Look {
     /// The Kafka partition.
@@ -218,10 +220,11 @@ impl<'a> Seeker<'a> {
         Ok(())
     }
 
-    /// Checks, in one round trip, the broker answers that [`Self::ask_ahead`]
-    /// got for `edge` at `t_ms` in `partitions`, so that the seeks that
-    /// follow find them checked: each partition's messages around its
-    /// answer are fetched together instead of one partition after another.
+    /// Checks the broker answers that [`Self::ask_ahead`] got for `edge` at
+    /// `t_ms` in `partitions` with one [`LogIndex::look`] (on a broker, one
+    /// fetch of every partition's messages around its answer, instead of
+    /// one partition after another), so that the seeks that follow find
+    /// them checked. The verdicts are [`Self::seek`]'s own.
     pub fn check_ahead(&mut self, partitions: &[(i32, Watermarks)], edge: Edge, t_ms: i64) -> Result<()> {
         if self.mode != TimestampLookup::Auto {
             return Ok(());
@@ -693,30 +696,48 @@ mod tests {
 
     #[test]
     fn answers_checked_together_are_judged_as_one_at_a_time() {
-        /// Partitions with logs of their own, looks counted.
+        /// Partitions with logs and watermarks of their own, looks counted.
         struct Topic {
-            logs: Vec<FakeLog>,
+            logs: Vec<(FakeLog, Watermarks)>,
             looked: std::cell::Cell<usize>,
         }
         impl LogIndex for Topic {
             fn broker_offset_for_time(&self, p: i32, t: i64) -> Result<i64> {
-                self.logs[p as usize].broker_offset_for_time(0, t)
+                self.logs[p as usize].0.broker_offset_for_time(0, t)
             }
             fn probe(&self, p: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
-                self.logs[p as usize].probe(0, offset, end)
+                self.logs[p as usize].0.probe(0, offset, end)
             }
             fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
                 self.looked.set(self.looked.get() + 1);
                 looks.iter().map(|l| look_by_probes(self, l)).collect()
             }
         }
+        /// The seek as it was before looks: the broker's answer for the
+        /// edge, checked by single probes, else a search; and whether the
+        /// answer was used.
+        fn one_at_a_time(log: &FakeLog, wm: Watermarks, edge: Edge, t: i64, d: i64) -> (i64, bool) {
+            let broker_t = if edge == Edge::Lower { t } else { t + d };
+            let answer = log.broker_offset_for_time(0, broker_t).unwrap();
+            match check_by_single_probes(log, wm, broker_t, answer, d) {
+                Some(offset) => (offset, true),
+                None => {
+                    let searched = Seeker::new(log, d, TimestampLookup::Search)
+                        .seek(0, wm, edge, t)
+                        .unwrap();
+                    (searched, false)
+                }
+            }
+        }
         let mut rng = crate::test_rng::Rng(0x5eed_10c5);
         for round in 0..400 {
             let d = rng.below(3) as i64 * 20;
-            let logs: Vec<FakeLog> = (0..6)
+            let logs: Vec<(FakeLog, Watermarks)> = (0..6)
                 .map(|_| {
-                    // offsets with gaps, timestamps rising with jitter of up to d
-                    let (mut offset, mut ts) = (rng.below(5) as i64, 1_000);
+                    // offsets with gaps (at the log's start and end too),
+                    // timestamps rising with jitter of up to d
+                    let low = rng.below(5) as i64;
+                    let (mut offset, mut ts) = (low + (rng.below(3) == 0) as i64, 1_000);
                     let mut msgs = Vec::new();
                     for _ in 0..1 + rng.below(40) {
                         let jitter = if d > 0 { rng.below(d as u64) as i64 - d / 2 } else { 0 };
@@ -724,53 +745,53 @@ mod tests {
                         offset += 1 + (rng.below(4) == 0) as i64 * rng.below(3) as i64;
                         ts += rng.below(20) as i64;
                     }
+                    let high = msgs.last().unwrap().0 + 1 + (rng.below(3) == 0) as i64;
                     let truth = FakeLog::new(&msgs, |_| 0);
-                    let high = truth.wm().high;
                     // a correct answer, one off by a few, none, zero, or past the end
                     let kind = rng.below(5);
                     let off = rng.below(7) as i64 - 3;
-                    FakeLog::new(&msgs, move |t| match kind {
+                    let log = FakeLog::new(&msgs, move |t| match kind {
                         0 => truth.truth(t),
                         1 => truth.truth(t).max(0) + off,
                         2 => -1,
                         3 => 0,
                         _ => high + 3,
-                    })
+                    });
+                    (log, Watermarks { low, high })
                 })
                 .collect();
-            let t = 1_000 + rng.below(500) as i64;
+            // a quarter of the rounds cut near the logs' first messages
+            let lo = if rng.below(4) == 0 {
+                990 + rng.below(20) as i64
+            } else {
+                1_000 + rng.below(500) as i64
+            };
+            let hi = lo + 1 + rng.below(300) as i64;
             let topic = Topic { logs, looked: 0.into() };
-            let partitions: Vec<(i32, Watermarks)> = (0..6).map(|p| (p, topic.logs[p as usize].wm())).collect();
+            let partitions: Vec<(i32, Watermarks)> = (0..6).map(|p| (p, topic.logs[p as usize].1)).collect();
             let mut seeker = Seeker::new(&topic, d, TimestampLookup::Auto);
-            let lower_only = CutPolicy { guard: 0, upper: false };
-            let time = Bounds::new(Some(t), None);
-            let cuts = plan_cuts(&mut seeker, &partitions, &ScanBounds::default(), time, lower_only).unwrap();
+            let time = Bounds::new(Some(lo), Some(hi));
+            let cuts = plan_cuts(&mut seeker, &partitions, &ScanBounds::default(), time, both(0)).unwrap();
             assert_eq!(
                 topic.looked.get(),
-                1,
-                "round {round}: one look for every partition's check"
+                2,
+                "round {round}: one look for every partition's check, per edge"
             );
+            assert_eq!(cuts.len(), 6);
             let mut used = 0;
             for (cut, &(p, wm)) in cuts.iter().zip(&partitions) {
-                let log = &topic.logs[p as usize];
-                let answer = log.broker_offset_for_time(0, t).unwrap();
-                let want = match check_by_single_probes(log, wm, t, answer, d) {
-                    Some(offset) => {
-                        used += 1;
-                        offset
-                    }
-                    None => Seeker::new(log, d, TimestampLookup::Search)
-                        .seek(0, wm, Edge::Lower, t)
-                        .unwrap(),
-                };
+                let log = &topic.logs[p as usize].0;
+                let (start, start_used) = one_at_a_time(log, wm, Edge::Lower, lo, d);
+                let (end, end_used) = one_at_a_time(log, wm, Edge::Upper, hi, d);
+                used += start_used as usize + end_used as usize;
                 assert_eq!(
-                    cut.first.start, want,
-                    "round {round}, partition {p}, t {t}, answer {answer}"
+                    (cut.first.start, cut.first.end),
+                    (start, end.max(start)),
+                    "round {round}, partition {p}, {wm:?}, [{lo}, {hi}), d {d}"
                 );
             }
-            assert_eq!(cuts.len(), 6);
             assert_eq!(seeker.report.broker_answers_used, used, "round {round}");
-            assert_eq!(seeker.report.broker_answers_rejected, 6 - used, "round {round}");
+            assert_eq!(seeker.report.broker_answers_rejected, 12 - used, "round {round}");
         }
     }
 

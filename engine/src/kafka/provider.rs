@@ -259,12 +259,13 @@ impl LogIndex for MemoIndex<'_> {
             .filter(|(_, s)| s.is_none())
             .map(|(l, _)| *l)
             .collect();
-        let mut fetched = if unknown.is_empty() {
+        let fetched = if unknown.is_empty() {
             Vec::new()
         } else {
             self.index.look(&unknown)?
-        }
-        .into_iter();
+        };
+        debug_assert_eq!(fetched.len(), unknown.len(), "a look's answers, one a look");
+        let mut fetched = fetched.into_iter();
         for (l, s) in looks.iter().zip(&mut seen) {
             if s.is_some() {
                 continue;
