@@ -453,3 +453,85 @@ impl KafkaTable {
         Ok(scan)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+    use crate::messages::schema::OFFSET_COLUMN;
+
+    /// Partitions' logs (offset -> timestamp), the looks that reach them
+    /// recorded.
+    struct Logs {
+        logs: Vec<BTreeMap<i64, i64>>,
+        asked: RefCell<Vec<Look>>,
+    }
+
+    impl LogIndex for Logs {
+        fn broker_offset_for_time(&self, _: i32, _: i64) -> Result<i64> {
+            Ok(-1)
+        }
+        fn probe(&self, p: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
+            Ok(self.logs[p as usize].range(offset..end).next().map(|(o, t)| (*o, *t)))
+        }
+        fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
+            self.asked.borrow_mut().extend_from_slice(looks);
+            looks
+                .iter()
+                .map(|l| super::super::offsets::look_by_probes(self, l))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn looks_are_answered_from_the_cache_when_it_knows_and_remembered_when_fetched() {
+        let cfg = KafkaTableConfig::new("b:1", "t");
+        let schema = Schema::new(vec![Field::new(OFFSET_COLUMN, DataType::Int64, false)]);
+        let table = TableCache::new(Arc::new(DecodedLogCache::new(1 << 20)), &cfg, &schema);
+        // partition 0: offsets 10 and 11 hold no message; partition 1: every offset
+        let logs = Logs {
+            logs: vec![
+                [(12, 5_000), (13, 5_010), (20, 5_100)].into(),
+                (5..20).map(|o| (o, 100 * o)).collect(),
+            ],
+            asked: RefCell::default(),
+        };
+        let memo = MemoIndex {
+            index: &logs,
+            cache: Some(&table),
+        };
+        let look = |partition, offset, until, end| Look {
+            partition,
+            offset,
+            until,
+            end,
+        };
+        let first = [look(0, 11, 12, 21), look(1, 7, 8, 20)];
+        let seen = memo.look(&first).unwrap();
+        assert_eq!(seen, [vec![(12, 5_000)], vec![(7, 700), (8, 800)]]);
+        assert_eq!(*logs.asked.borrow(), first, "nothing known yet: both fetched");
+        // asked again beside a new look: only the new one reaches the log
+        logs.asked.borrow_mut().clear();
+        let again = memo.look(&[first[0], look(1, 15, 15, 20)]).unwrap();
+        assert_eq!(again, [vec![(12, 5_000)], vec![(15, 1_500)]]);
+        assert_eq!(*logs.asked.borrow(), [look(1, 15, 15, 20)]);
+        let known = memo.look(&[first[1]]).unwrap();
+        assert_eq!(known, [vec![(7, 700), (8, 800)]]);
+        assert_eq!(logs.asked.borrow().len(), 1, "answered from the cache");
+        // every probe the cache now answers is what the log says
+        for (p, log) in logs.logs.iter().enumerate() {
+            for offset in 0..25 {
+                if let Some(answer) = table.known_probe(p as i32, offset, 25) {
+                    assert_eq!(
+                        answer,
+                        log.range(offset..25).next().map(|(o, t)| (*o, *t)),
+                        "{p}@{offset}"
+                    );
+                }
+            }
+        }
+    }
+}
