@@ -222,6 +222,17 @@ impl TableCache {
     }
 }
 
+#[cfg(test)]
+impl TableCache {
+    /// A 1 MiB cache of a table of offsets alone (topic `t`), for tests of
+    /// what it remembers of probes.
+    pub(crate) fn of_offsets() -> Self {
+        let cfg = KafkaTableConfig::new("b:1", "t");
+        let schema = Schema::new(vec![Field::new(OFFSET_COLUMN, DataType::Int64, false)]);
+        TableCache::new(Arc::new(DecodedLogCache::new(1 << 20)), &cfg, &schema)
+    }
+}
+
 impl TableCache {
     /// A probe's answer from memory: `Some(answer)` when known, where the
     /// answer is the first message in `[offset, end)` as `(offset,
@@ -733,9 +744,7 @@ mod tests {
 
     #[test]
     fn probes_are_answered_from_memory_until_the_log_ends_below_them() {
-        let cfg = KafkaTableConfig::new("b:1", "t");
-        let schema = Schema::new(vec![Field::new(OFFSET_COLUMN, DataType::Int64, false)]);
-        let table = TableCache::new(Arc::new(DecodedLogCache::new(1 << 20)), &cfg, &schema);
+        let table = TableCache::of_offsets();
         assert_eq!(table.known_probe(0, 10, 100), None, "nothing asked yet");
         // offsets 10 and 11 hold no message; 12 has timestamp 5000
         table.remember_probe(0, 10, (12, 5000));

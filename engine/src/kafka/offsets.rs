@@ -126,23 +126,31 @@ impl Look {
     pub fn is_done(&self, seen: &[(i64, i64)]) -> bool {
         seen.last().is_some_and(|&(offset, _)| offset >= self.until)
     }
+
+    /// The look taken one probe at a time: `first_from(from)` is the first
+    /// message at or after `from` and before `end` (a probe's answer). An
+    /// error from it ends the walk.
+    pub fn walk<E>(
+        &self,
+        mut first_from: impl FnMut(i64) -> std::result::Result<Option<(i64, i64)>, E>,
+    ) -> std::result::Result<Vec<(i64, i64)>, E> {
+        let mut seen = Vec::new();
+        let mut from = self.offset;
+        while !self.is_done(&seen) && from < self.end {
+            let Some(found) = first_from(from)? else {
+                break;
+            };
+            seen.push(found);
+            from = found.0 + 1;
+        }
+        Ok(seen)
+    }
 }
 
 /// A [`Look`] taken one [`LogIndex::probe`] at a time: what
 /// [`LogIndex::look`] must return, however it fetches.
 pub(crate) fn look_by_probes<I: LogIndex + ?Sized>(index: &I, look: &Look) -> Result<Vec<(i64, i64)>> {
-    let mut seen = Vec::new();
-    let mut from = look.offset;
-    while !look.is_done(&seen) && from < look.end {
-        match index.probe(look.partition, from, look.end)? {
-            Some(found) => {
-                seen.push(found);
-                from = found.0 + 1;
-            }
-            None => break,
-        }
-    }
-    Ok(seen)
+    look.walk(|from| index.probe(look.partition, from, look.end))
 }
 
 /// How a scan planned its ranges, for `EXPLAIN`.

@@ -285,18 +285,8 @@ impl LogIndex for MemoIndex<'_> {
 /// A look answered from the cache's probes and rows, when they know every
 /// message it would see.
 fn known_look(cache: &TableCache, look: &Look) -> Option<Vec<(i64, i64)>> {
-    let mut seen = Vec::new();
-    let mut from = look.offset;
-    while !look.is_done(&seen) && from < look.end {
-        match cache.known_probe(look.partition, from, look.end)? {
-            Some(found) => {
-                seen.push(found);
-                from = found.0 + 1;
-            }
-            None => break,
-        }
-    }
-    Some(seen)
+    look.walk(|from| cache.known_probe(look.partition, from, look.end).ok_or(()))
+        .ok()
 }
 
 /// The partitions' watermarks with each log starting at its floor: what is
@@ -458,10 +448,7 @@ impl KafkaTable {
 mod tests {
     use std::cell::RefCell;
 
-    use datafusion::arrow::datatypes::{Field, Schema};
-
     use super::*;
-    use crate::messages::schema::OFFSET_COLUMN;
 
     /// Partitions' logs (offset -> timestamp), the looks that reach them
     /// recorded.
@@ -488,9 +475,7 @@ mod tests {
 
     #[test]
     fn looks_are_answered_from_the_cache_when_it_knows_and_remembered_when_fetched() {
-        let cfg = KafkaTableConfig::new("b:1", "t");
-        let schema = Schema::new(vec![Field::new(OFFSET_COLUMN, DataType::Int64, false)]);
-        let table = TableCache::new(Arc::new(DecodedLogCache::new(1 << 20)), &cfg, &schema);
+        let table = TableCache::of_offsets();
         // partition 0: offsets 10 and 11 hold no message; partition 1: every offset
         let logs = Logs {
             logs: vec![
