@@ -171,6 +171,21 @@ async fn pushdown_gives_the_same_rows_as_a_full_scan() {
             let full_plan = physical_plan(&full, &sql).await;
             assert!(full_plan.contains("messages=30"), "{full_plan}");
         }
+        // a broker with a time index answers both edges of every partition
+        // right: asked, and checked, in parallel per edge
+        if let Broker::External(_) = broker {
+            let sql = format!(
+                "SELECT count(*) FROM orders WHERE _timestamp >= {} AND _timestamp < {}",
+                t(16),
+                t(40)
+            );
+            let plan = physical_plan(&pushed, &sql).await;
+            assert!(
+                plan.contains("broker=6, broker_rejected=0, searched=0"),
+                "{}: {plan}",
+                broker.name()
+            );
+        }
     }
 }
 

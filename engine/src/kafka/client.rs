@@ -283,6 +283,57 @@ pub(crate) fn assign(consumer: &BaseConsumer, cfg: &KafkaTableConfig, partition:
         })
 }
 
+/// Runs `run` on `items` split into rounds that name each partition once
+/// (a partition's k-th item goes to round k): the first round on this
+/// thread, the others in parallel (`run` is told which round it runs), and
+/// gives the results back in the items' order. A request to a broker names
+/// a partition once, and a consumer reads a partition from one place.
+fn in_rounds<T: Copy + Sync, R: Send>(
+    items: &[T],
+    partition: impl Fn(&T) -> i32,
+    run: impl Fn(usize, &[T]) -> Result<Vec<R>> + Sync,
+) -> Result<Vec<R>> {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut mentions = std::collections::HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let k: &mut usize = mentions.entry(partition(item)).or_default();
+        if rounds.len() <= *k {
+            rounds.push(Vec::new());
+        }
+        rounds[*k].push(i);
+        *k += 1;
+    }
+    if rounds.len() <= 1 {
+        return run(0, items);
+    }
+    let round_items: Vec<Vec<T>> = rounds.iter().map(|r| r.iter().map(|&i| items[i]).collect()).collect();
+    let results: Vec<Result<Vec<R>>> = std::thread::scope(|scope| {
+        let run = &run;
+        let others: Vec<_> = round_items
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(k, r)| scope.spawn(move || run(k, r)))
+            .collect();
+        let mut results = vec![run(0, &round_items[0])];
+        results.extend(
+            others
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
+        );
+        results
+    });
+    let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    for (round, result) in rounds.iter().zip(results) {
+        let result = result?;
+        assert_eq!(result.len(), round.len(), "one result an item");
+        for (&i, r) in round.iter().zip(result) {
+            out[i] = Some(r);
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
 /// Timestamp lookups on one topic through one consumer.
 pub(crate) struct BrokerIndex<'a> {
     pub consumer: &'a BaseConsumer,
@@ -294,7 +345,64 @@ impl LogIndex for BrokerIndex<'_> {
         Ok(self.broker_offsets_for_times(&[(partition, t_ms)])?[0])
     }
 
+    /// One `ListOffsets` round trip a round of questions that names each
+    /// partition once, the rounds in parallel.
     fn broker_offsets_for_times(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
+        in_rounds(questions, |q| q.0, |_, questions| self.ask_together(questions))
+    }
+
+    fn probe(&self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
+        assign(self.consumer, self.cfg, partition, offset)?;
+        let deadline = Instant::now() + self.cfg.timeout;
+        while Instant::now() < deadline {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None => continue,
+                Some(Ok(m)) if m.partition() != partition || m.offset() < offset => continue,
+                Some(Ok(m)) if m.offset() >= end => return Ok(None),
+                Some(Ok(m)) => return Ok(Some((m.offset(), self.message_time(&m)?))),
+                Some(Err(KafkaError::PartitionEOF(p))) if p == partition => return Ok(None),
+                Some(Err(e)) if is_offset_out_of_range(&e) => return Ok(None),
+                Some(Err(e)) => {
+                    log::debug!("probe of {}:{partition}@{offset}: {e}", self.cfg.topic);
+                }
+            }
+        }
+        Err(partition_err(
+            self.cfg,
+            partition,
+            format!(
+                "no message arrived within {:?} when fetching offset {offset}",
+                self.cfg.timeout
+            ),
+        ))
+    }
+
+    /// Every partition's look through one assignment, so that librdkafka
+    /// fetches them together; looks at a second place in a partition go
+    /// through a consumer of their own, in parallel.
+    fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
+        in_rounds(
+            looks,
+            |l| l.partition,
+            |round, looks| {
+                if round == 0 {
+                    return self.look_together(looks);
+                }
+                let consumer = seek_consumer(self.cfg)?;
+                BrokerIndex {
+                    consumer: &consumer,
+                    cfg: self.cfg,
+                }
+                .look_together(looks)
+            },
+        )
+    }
+}
+
+impl BrokerIndex<'_> {
+    /// The answers to questions that name each partition once, in one
+    /// round trip.
+    fn ask_together(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
         let mut tpl = TopicPartitionList::new();
         for &(partition, t_ms) in questions {
             tpl.add_partition_offset(&self.cfg.topic, partition, Offset::Offset(t_ms))
@@ -325,38 +433,11 @@ impl LogIndex for BrokerIndex<'_> {
             .collect()
     }
 
-    fn probe(&self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
-        assign(self.consumer, self.cfg, partition, offset)?;
-        let deadline = Instant::now() + self.cfg.timeout;
-        while Instant::now() < deadline {
-            match self.consumer.poll(Duration::from_millis(100)) {
-                None => continue,
-                Some(Ok(m)) if m.partition() != partition || m.offset() < offset => continue,
-                Some(Ok(m)) if m.offset() >= end => return Ok(None),
-                Some(Ok(m)) => return Ok(Some((m.offset(), self.message_time(&m)?))),
-                Some(Err(KafkaError::PartitionEOF(p))) if p == partition => return Ok(None),
-                Some(Err(e)) if is_offset_out_of_range(&e) => return Ok(None),
-                Some(Err(e)) => {
-                    log::debug!("probe of {}:{partition}@{offset}: {e}", self.cfg.topic);
-                }
-            }
-        }
-        Err(partition_err(
-            self.cfg,
-            partition,
-            format!(
-                "no message arrived within {:?} when fetching offset {offset}",
-                self.cfg.timeout
-            ),
-        ))
-    }
-
-    /// Every partition's look through one assignment, so that librdkafka
-    /// fetches them together. An offset out of range (the log's start moved
-    /// since the watermarks were read) does not say which partition it
-    /// was, so the looks are then taken again one probe at a time, as are
-    /// looks that name a partition twice.
-    fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
+    /// Looks that name each partition once, through one assignment. An
+    /// offset out of range (the log's start moved since the watermarks
+    /// were read) does not say which partition it was, so the looks are
+    /// then taken again one probe at a time.
+    fn look_together(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
         let by_probes = || looks.iter().map(|l| look_by_probes(self, l)).collect();
         if looks.is_empty() {
             return Ok(Vec::new());
@@ -365,7 +446,11 @@ impl LogIndex for BrokerIndex<'_> {
         let mut tpl = TopicPartitionList::new();
         for (i, l) in looks.iter().enumerate() {
             if slot.insert(l.partition, i).is_some() {
-                return by_probes();
+                return Err(partition_err(
+                    self.cfg,
+                    l.partition,
+                    "two looks at one partition in one assignment".to_string(),
+                ));
             }
             tpl.add_partition_offset(&self.cfg.topic, l.partition, Offset::Offset(l.offset))
                 .map_err(|e| partition_err(self.cfg, l.partition, e.to_string()))?;
@@ -432,9 +517,7 @@ impl LogIndex for BrokerIndex<'_> {
         }
         Ok(seen)
     }
-}
 
-impl BrokerIndex<'_> {
     /// A fetched message's timestamp, which pushdown cannot do without.
     fn message_time(&self, m: &BorrowedMessage<'_>) -> Result<i64> {
         m.timestamp().to_millis().ok_or_else(|| {
@@ -467,4 +550,62 @@ pub(crate) fn is_offset_out_of_range(e: &KafkaError) -> bool {
         e,
         KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_name_each_partition_once_and_results_come_back_in_order() {
+        // (partition, value): partition 1 three times, partition 2 twice
+        let items = [(1, 10), (2, 20), (1, 11), (3, 30), (1, 12), (2, 21)];
+        let seen = std::sync::Mutex::new(Vec::new());
+        let got = in_rounds(
+            &items,
+            |i| i.0,
+            |round, items| {
+                let mut partitions: Vec<i32> = items.iter().map(|i| i.0).collect();
+                partitions.sort();
+                seen.lock().unwrap_or_else(|e| e.into_inner()).push((round, partitions));
+                Ok(items.iter().map(|i| i.1 * 2).collect())
+            },
+        )
+        .unwrap_or_default();
+        assert_eq!(got, [20, 40, 22, 60, 24, 42]);
+        let mut seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
+        seen.sort();
+        assert_eq!(seen, [(0, vec![1, 2, 3]), (1, vec![1, 2]), (2, vec![1])]);
+    }
+
+    #[test]
+    fn a_round_that_fails_fails_the_whole_and_one_round_runs_on_this_thread() {
+        let items = [(0, 1), (0, 2)];
+        let failed = in_rounds(
+            &items,
+            |i| i.0,
+            |round, _| {
+                if round == 1 {
+                    Err(PulseError::KafkaPartition {
+                        topic: "t".into(),
+                        partition: 0,
+                        message: "round 1 failed".into(),
+                    })
+                } else {
+                    Ok(vec![0])
+                }
+            },
+        );
+        assert!(failed.is_err_and(|e| e.to_string().contains("round 1 failed")));
+        let here = std::thread::current().id();
+        let one = in_rounds(
+            &[(0, 1), (1, 2)],
+            |i| i.0,
+            |round, items| {
+                assert_eq!((round, std::thread::current().id()), (0, here));
+                Ok(items.iter().map(|i| i.1).collect())
+            },
+        );
+        assert_eq!(one.unwrap_or_default(), [1, 2]);
+    }
 }

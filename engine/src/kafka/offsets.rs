@@ -78,9 +78,11 @@ pub(crate) trait LogIndex {
     /// for none. Not trusted: see [`seek`].
     fn broker_offset_for_time(&self, partition: i32, t_ms: i64) -> Result<i64>;
 
-    /// The broker's answers to several questions `(partition, t_ms)` (each
-    /// partition at most once), in order: one round trip where the index
-    /// can ask them together.
+    /// The broker's answers to several questions `(partition, t_ms)`, in
+    /// order: one round trip where the index can ask them together. A
+    /// partition may be asked about at several times (one a time bound);
+    /// a broker index asks those in parallel round trips, as a request
+    /// names each partition once.
     fn broker_offsets_for_times(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
         questions
             .iter()
@@ -92,8 +94,10 @@ pub(crate) trait LogIndex {
     /// `(offset, timestamp_ms)`, or `None` when `[offset, end)` holds none.
     fn probe(&self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>>;
 
-    /// What several [`Look`]s see (each partition at most once), in order:
-    /// one round trip where the index can fetch the partitions together.
+    /// What several [`Look`]s see, in order: one round trip where the index
+    /// can fetch the partitions together. A partition may be looked at in
+    /// several places (one a time bound); a broker index fetches those in
+    /// parallel, as one consumer reads each partition from one place.
     /// By default, one [`LogIndex::probe`] per message.
     fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
         looks.iter().map(|l| look_by_probes(self, l)).collect()
@@ -214,52 +218,69 @@ impl<'a> Seeker<'a> {
         }
     }
 
-    /// Asks the broker, in one round trip, what the seeks of `edge` at
-    /// `t_ms` in `partitions` will ask it one by one, so that planning
-    /// costs the same for 6 partitions or 600.
-    pub fn ask_ahead(&mut self, partitions: &[i32], edge: Edge, t_ms: i64) -> Result<()> {
+    /// Asks the broker, in one call, what the seeks of every `(edge, t_ms)`
+    /// in `partitions` will ask it one by one, so that planning costs the
+    /// same for 6 partitions or 600, and for one edge or two (a broker
+    /// index asks each edge's questions in parallel).
+    pub fn ask_ahead(&mut self, partitions: &[i32], edges: &[(Edge, i64)]) -> Result<()> {
         if self.mode == TimestampLookup::Search || partitions.is_empty() {
             return Ok(());
         }
-        let broker_t = self.broker_time(edge, t_ms);
-        let questions: Vec<(i32, i64)> = partitions.iter().map(|&p| (p, broker_t)).collect();
+        let mut questions: Vec<(i32, i64)> = Vec::new();
+        for &(edge, t_ms) in edges {
+            let broker_t = self.broker_time(edge, t_ms);
+            for &p in partitions {
+                if !self.asked.contains_key(&(p, broker_t)) && !questions.contains(&(p, broker_t)) {
+                    questions.push((p, broker_t));
+                }
+            }
+        }
+        if questions.is_empty() {
+            return Ok(());
+        }
         let answers = self.index.broker_offsets_for_times(&questions)?;
         self.asked.extend(questions.into_iter().zip(answers));
         Ok(())
     }
 
-    /// Checks the broker answers that [`Self::ask_ahead`] got for `edge` at
-    /// `t_ms` in `partitions` with one [`LogIndex::look`] (on a broker, one
-    /// fetch of every partition's messages around its answer, instead of
-    /// one partition after another), so that the seeks that follow find
-    /// them checked. The verdicts are [`Self::seek`]'s own.
-    pub fn check_ahead(&mut self, partitions: &[(i32, Watermarks)], edge: Edge, t_ms: i64) -> Result<()> {
+    /// Checks the broker answers that [`Self::ask_ahead`] got for every
+    /// `(edge, t_ms)` in `partitions` with one [`LogIndex::look`] (on a
+    /// broker, the messages around every partition's answers fetched
+    /// together, each edge's in parallel, instead of one partition after
+    /// another), so that the seeks that follow find them checked. The
+    /// verdicts are [`Self::seek`]'s own.
+    pub fn check_ahead(&mut self, partitions: &[(i32, Watermarks)], edges: &[(Edge, i64)]) -> Result<()> {
         if self.mode != TimestampLookup::Auto {
             return Ok(());
         }
-        let broker_t = self.broker_time(edge, t_ms);
-        let mut looked = Vec::new();
-        for &(partition, wm) in partitions {
-            let Some(&answer) = self.asked.get(&(partition, broker_t)) else {
-                continue;
-            };
-            if wm.high <= wm.low || self.checked.contains_key(&(partition, broker_t)) {
-                continue;
-            }
-            match look_at_answer(partition, wm, answer) {
-                Some(look) => looked.push((look, wm, answer)),
-                None => {
-                    self.checked.insert((partition, broker_t), None);
+        let mut looked: Vec<(Look, Watermarks, i64, i64)> = Vec::new();
+        for &(edge, t_ms) in edges {
+            let broker_t = self.broker_time(edge, t_ms);
+            for &(partition, wm) in partitions {
+                let Some(&answer) = self.asked.get(&(partition, broker_t)) else {
+                    continue;
+                };
+                if wm.high <= wm.low
+                    || self.checked.contains_key(&(partition, broker_t))
+                    || looked.iter().any(|l| (l.0.partition, l.3) == (partition, broker_t))
+                {
+                    continue;
+                }
+                match look_at_answer(partition, wm, answer) {
+                    Some(look) => looked.push((look, wm, answer, broker_t)),
+                    None => {
+                        self.checked.insert((partition, broker_t), None);
+                    }
                 }
             }
         }
         if looked.is_empty() {
             return Ok(());
         }
-        let looks: Vec<Look> = looked.iter().map(|(look, _, _)| *look).collect();
+        let looks: Vec<Look> = looked.iter().map(|(look, ..)| *look).collect();
         self.report.probes += looks.len();
         let seen = self.index.look(&looks)?;
-        for ((look, wm, answer), seen) in looked.into_iter().zip(seen) {
+        for ((look, wm, answer, broker_t), seen) in looked.into_iter().zip(seen) {
             let verdict = self.judge(wm, broker_t, answer, &seen);
             self.checked.insert((look.partition, broker_t), verdict);
         }
@@ -461,22 +482,23 @@ pub(crate) fn plan_cuts(
     if time.is_empty() || bounds.offsets.is_empty() {
         return Ok(cuts);
     }
-    // every partition's broker question of each edge in one round trip,
-    // and the checks of the answers in another
+    // every partition's broker questions of both edges in one call, and
+    // the checks of the answers in another
     let asked: Vec<(i32, Watermarks)> = partitions
         .iter()
         .copied()
         .filter(|(p, wm)| bounds.allows_partition(*p) && wm.high > wm.low)
         .collect();
     let ids: Vec<i32> = asked.iter().map(|(p, _)| *p).collect();
-    if let Some(t) = time.lo {
-        seeker.ask_ahead(&ids, Edge::Lower, t)?;
-        seeker.check_ahead(&asked, Edge::Lower, t)?;
-    }
-    if let Some(t) = time.hi.filter(|_| policy.upper) {
-        seeker.ask_ahead(&ids, Edge::Upper, t)?;
-        seeker.check_ahead(&asked, Edge::Upper, t)?;
-    }
+    let edges: Vec<(Edge, i64)> = [
+        time.lo.map(|t| (Edge::Lower, t)),
+        time.hi.filter(|_| policy.upper).map(|t| (Edge::Upper, t)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    seeker.ask_ahead(&ids, &edges)?;
+    seeker.check_ahead(&asked, &edges)?;
     for &(partition, wm) in partitions {
         if !bounds.allows_partition(partition) {
             continue;
@@ -660,13 +682,9 @@ mod tests {
             cuts.iter().all(|c| c.first.start == 50 && c.first.end == 70),
             "{cuts:?}"
         );
-        assert_eq!(index.batched.get(), 2, "one round trip per edge");
+        assert_eq!(index.batched.get(), 1, "both edges asked in one call");
         assert_eq!(index.single.get(), 0, "no partition asked on its own");
-        assert_eq!(
-            index.looked.get(),
-            2,
-            "the answers of each edge checked in one round trip"
-        );
+        assert_eq!(index.looked.get(), 1, "the answers of both edges checked in one call");
         assert_eq!(index.probed.get(), 0, "no partition checked on its own");
         assert_eq!(
             (seeker.report.broker_answers_used, seeker.report.probes),
@@ -782,8 +800,8 @@ mod tests {
             let cuts = plan_cuts(&mut seeker, &partitions, &ScanBounds::default(), time, both(0)).unwrap();
             assert_eq!(
                 topic.looked.get(),
-                2,
-                "round {round}: one look for every partition's check, per edge"
+                1,
+                "round {round}: one look for every partition's check of both edges"
             );
             assert_eq!(cuts.len(), 6);
             let mut used = 0;
