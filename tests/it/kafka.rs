@@ -172,7 +172,7 @@ async fn pushdown_gives_the_same_rows_as_a_full_scan() {
             assert!(full_plan.contains("messages=30"), "{full_plan}");
         }
         // a broker with a time index answers both edges of every partition
-        // right: asked, and checked, in parallel per edge
+        // right, and each answer is judged on its own edge
         if let Broker::External(_) = broker {
             let sql = format!(
                 "SELECT count(*) FROM orders WHERE _timestamp >= {} AND _timestamp < {}",

@@ -285,10 +285,13 @@ pub(crate) fn assign(consumer: &BaseConsumer, cfg: &KafkaTableConfig, partition:
 
 /// Runs `run` on `items` split into rounds that name each partition once
 /// (a partition's k-th item goes to round k): the first round on this
-/// thread, the others in parallel (`run` is told which round it runs), and
-/// gives the results back in the items' order. A request to a broker names
-/// a partition once, and a consumer reads a partition from one place.
+/// thread, the others on threads of their own at the same time (`run` is
+/// told which round it runs; a round with no thread to be had runs here
+/// after the first), and gives the results back in the items' order. A
+/// request to a broker names a partition once, and a consumer reads a
+/// partition from one place.
 fn in_rounds<T: Copy + Sync, R: Send>(
+    cfg: &KafkaTableConfig,
     items: &[T],
     partition: impl Fn(&T) -> i32,
     run: impl Fn(usize, &[T]) -> Result<Vec<R>> + Sync,
@@ -313,20 +316,33 @@ fn in_rounds<T: Copy + Sync, R: Send>(
             .iter()
             .enumerate()
             .skip(1)
-            .map(|(k, r)| scope.spawn(move || run(k, r)))
+            .map(|(k, r)| {
+                let thread = std::thread::Builder::new().name(format!("pulse-seek-round-{k}"));
+                (k, thread.spawn_scoped(scope, move || run(k, r)).ok())
+            })
             .collect();
         let mut results = vec![run(0, &round_items[0])];
-        results.extend(
-            others
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
-        );
+        for (k, handle) in others {
+            results.push(match handle {
+                Some(h) => h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                None => run(k, &round_items[k]),
+            });
+        }
         results
     });
     let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
-    for (round, result) in rounds.iter().zip(results) {
+    for (k, (round, result)) in rounds.iter().zip(results).enumerate() {
         let result = result?;
-        assert_eq!(result.len(), round.len(), "one result an item");
+        if result.len() != round.len() {
+            return Err(kafka_err(
+                cfg,
+                format!(
+                    "round {k} of a look-up gave {} answers for {} questions",
+                    result.len(),
+                    round.len()
+                ),
+            ));
+        }
         for (&i, r) in round.iter().zip(result) {
             out[i] = Some(r);
         }
@@ -334,7 +350,8 @@ fn in_rounds<T: Copy + Sync, R: Send>(
     Ok(out.into_iter().flatten().collect())
 }
 
-/// Timestamp lookups on one topic through one consumer.
+/// Timestamp lookups on one topic through one consumer (and, for a
+/// partition looked at in a second place, one more a round).
 pub(crate) struct BrokerIndex<'a> {
     pub consumer: &'a BaseConsumer,
     pub cfg: &'a KafkaTableConfig,
@@ -345,10 +362,17 @@ impl LogIndex for BrokerIndex<'_> {
         Ok(self.broker_offsets_for_times(&[(partition, t_ms)])?[0])
     }
 
-    /// One `ListOffsets` round trip a round of questions that names each
-    /// partition once, the rounds in parallel.
+    /// One `ListOffsets` request a round of questions that names each
+    /// partition once, the rounds sent together through this consumer (a
+    /// broker serves one connection's requests in order, so only the
+    /// waiting overlaps).
     fn broker_offsets_for_times(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
-        in_rounds(questions, |q| q.0, |_, questions| self.ask_together(questions))
+        in_rounds(
+            self.cfg,
+            questions,
+            |q| q.0,
+            |_, questions| self.ask_together(questions),
+        )
     }
 
     fn probe(&self, partition: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
@@ -382,6 +406,7 @@ impl LogIndex for BrokerIndex<'_> {
     /// through a consumer of their own, in parallel.
     fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
         in_rounds(
+            self.cfg,
             looks,
             |l| l.partition,
             |round, looks| {
@@ -556,32 +581,45 @@ pub(crate) fn is_offset_out_of_range(e: &KafkaError) -> bool {
 mod tests {
     use super::*;
 
+    fn cfg() -> KafkaTableConfig {
+        KafkaTableConfig::new("b:1", "t")
+    }
+
     #[test]
     fn rounds_name_each_partition_once_and_results_come_back_in_order() {
         // (partition, value): partition 1 three times, partition 2 twice
         let items = [(1, 10), (2, 20), (1, 11), (3, 30), (1, 12), (2, 21)];
+        let here = std::thread::current().id();
         let seen = std::sync::Mutex::new(Vec::new());
         let got = in_rounds(
+            &cfg(),
             &items,
             |i| i.0,
             |round, items| {
                 let mut partitions: Vec<i32> = items.iter().map(|i| i.0).collect();
                 partitions.sort();
-                seen.lock().unwrap_or_else(|e| e.into_inner()).push((round, partitions));
+                let on_caller = std::thread::current().id() == here;
+                seen.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((round, partitions, on_caller));
                 Ok(items.iter().map(|i| i.1 * 2).collect())
             },
-        )
-        .unwrap_or_default();
-        assert_eq!(got, [20, 40, 22, 60, 24, 42]);
+        );
+        assert_eq!(got.expect("no round fails"), [20, 40, 22, 60, 24, 42]);
         let mut seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
         seen.sort();
-        assert_eq!(seen, [(0, vec![1, 2, 3]), (1, vec![1, 2]), (2, vec![1])]);
+        // the first round on the caller's thread, the others on their own
+        assert_eq!(
+            seen,
+            [(0, vec![1, 2, 3], true), (1, vec![1, 2], false), (2, vec![1], false)]
+        );
     }
 
     #[test]
-    fn a_round_that_fails_fails_the_whole_and_one_round_runs_on_this_thread() {
+    fn a_round_that_fails_or_miscounts_fails_the_whole_and_one_round_runs_on_this_thread() {
         let items = [(0, 1), (0, 2)];
         let failed = in_rounds(
+            &cfg(),
             &items,
             |i| i.0,
             |round, _| {
@@ -597,8 +635,11 @@ mod tests {
             },
         );
         assert!(failed.is_err_and(|e| e.to_string().contains("round 1 failed")));
+        let miscounted = in_rounds(&cfg(), &items, |i| i.0, |round, _| Ok(vec![0; round + 1]));
+        assert!(miscounted.is_err_and(|e| e.to_string().contains("round 1 of a look-up gave 2 answers for 1")));
         let here = std::thread::current().id();
         let one = in_rounds(
+            &cfg(),
             &[(0, 1), (1, 2)],
             |i| i.0,
             |round, items| {
@@ -606,6 +647,6 @@ mod tests {
                 Ok(items.iter().map(|i| i.1).collect())
             },
         );
-        assert_eq!(one.unwrap_or_default(), [1, 2]);
+        assert_eq!(one.expect("one round"), [1, 2]);
     }
 }

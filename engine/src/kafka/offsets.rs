@@ -81,8 +81,8 @@ pub(crate) trait LogIndex {
     /// The broker's answers to several questions `(partition, t_ms)`, in
     /// order: one round trip where the index can ask them together. A
     /// partition may be asked about at several times (one a time bound);
-    /// a broker index asks those in parallel round trips, as a request
-    /// names each partition once.
+    /// a broker index sends those as separate requests together, as a
+    /// request names each partition once.
     fn broker_offsets_for_times(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
         questions
             .iter()
@@ -96,8 +96,9 @@ pub(crate) trait LogIndex {
 
     /// What several [`Look`]s see, in order: one round trip where the index
     /// can fetch the partitions together. A partition may be looked at in
-    /// several places (one a time bound); a broker index fetches those in
-    /// parallel, as one consumer reads each partition from one place.
+    /// several places (one a time bound); a broker index fetches the second
+    /// place through a consumer of its own at the same time, as one
+    /// consumer reads each partition from one place.
     /// By default, one [`LogIndex::probe`] per message.
     fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
         looks.iter().map(|l| look_by_probes(self, l)).collect()
@@ -112,7 +113,7 @@ pub(crate) trait LogIndex {
 /// it. (If the log's start has moved to `a` since the watermarks were
 /// read, the look sees nothing and the answer is rejected: the search
 /// that replaces it is still right.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Look {
     /// The Kafka partition.
     pub partition: i32,
@@ -221,16 +222,17 @@ impl<'a> Seeker<'a> {
     /// Asks the broker, in one call, what the seeks of every `(edge, t_ms)`
     /// in `partitions` will ask it one by one, so that planning costs the
     /// same for 6 partitions or 600, and for one edge or two (a broker
-    /// index asks each edge's questions in parallel).
+    /// index sends each edge's questions together).
     pub fn ask_ahead(&mut self, partitions: &[i32], edges: &[(Edge, i64)]) -> Result<()> {
         if self.mode == TimestampLookup::Search || partitions.is_empty() {
             return Ok(());
         }
         let mut questions: Vec<(i32, i64)> = Vec::new();
+        let mut new = std::collections::HashSet::new();
         for &(edge, t_ms) in edges {
             let broker_t = self.broker_time(edge, t_ms);
             for &p in partitions {
-                if !self.asked.contains_key(&(p, broker_t)) && !questions.contains(&(p, broker_t)) {
+                if !self.asked.contains_key(&(p, broker_t)) && new.insert((p, broker_t)) {
                     questions.push((p, broker_t));
                 }
             }
@@ -246,14 +248,17 @@ impl<'a> Seeker<'a> {
     /// Checks the broker answers that [`Self::ask_ahead`] got for every
     /// `(edge, t_ms)` in `partitions` with one [`LogIndex::look`] (on a
     /// broker, the messages around every partition's answers fetched
-    /// together, each edge's in parallel, instead of one partition after
+    /// together, each edge's at the same time, instead of one partition after
     /// another), so that the seeks that follow find them checked. The
     /// verdicts are [`Self::seek`]'s own.
     pub fn check_ahead(&mut self, partitions: &[(i32, Watermarks)], edges: &[(Edge, i64)]) -> Result<()> {
         if self.mode != TimestampLookup::Auto {
             return Ok(());
         }
+        // (look, watermarks, answer, broker time); a look two edges share
+        // (both answers past the end) is taken once
         let mut looked: Vec<(Look, Watermarks, i64, i64)> = Vec::new();
+        let mut pending = std::collections::HashSet::new();
         for &(edge, t_ms) in edges {
             let broker_t = self.broker_time(edge, t_ms);
             for &(partition, wm) in partitions {
@@ -262,7 +267,7 @@ impl<'a> Seeker<'a> {
                 };
                 if wm.high <= wm.low
                     || self.checked.contains_key(&(partition, broker_t))
-                    || looked.iter().any(|l| (l.0.partition, l.3) == (partition, broker_t))
+                    || !pending.insert((partition, broker_t))
                 {
                     continue;
                 }
@@ -277,11 +282,21 @@ impl<'a> Seeker<'a> {
         if looked.is_empty() {
             return Ok(());
         }
-        let looks: Vec<Look> = looked.iter().map(|(look, ..)| *look).collect();
+        let mut looks: Vec<Look> = Vec::new();
+        let mut slot = std::collections::HashMap::new();
+        let which: Vec<usize> = looked
+            .iter()
+            .map(|(look, ..)| {
+                *slot.entry(*look).or_insert_with(|| {
+                    looks.push(*look);
+                    looks.len() - 1
+                })
+            })
+            .collect();
         self.report.probes += looks.len();
         let seen = self.index.look(&looks)?;
-        for ((look, wm, answer, broker_t), seen) in looked.into_iter().zip(seen) {
-            let verdict = self.judge(wm, broker_t, answer, &seen);
+        for ((look, wm, answer, broker_t), i) in looked.into_iter().zip(which) {
+            let verdict = self.judge(wm, broker_t, answer, seen.get(i).map_or(&[][..], |s| s));
             self.checked.insert((look.partition, broker_t), verdict);
         }
         Ok(())
@@ -935,6 +950,42 @@ mod tests {
 
     fn both(guard: i64) -> CutPolicy {
         CutPolicy { guard, upper: true }
+    }
+
+    #[test]
+    fn a_look_both_edges_share_is_taken_once_and_judges_both() {
+        // the broker answers "none at or after t" for both edges: each check
+        // looks at the last message, one look for the two
+        struct Looks<'a>(&'a FakeLog, std::cell::RefCell<Vec<Vec<Look>>>);
+        impl LogIndex for Looks<'_> {
+            fn broker_offset_for_time(&self, p: i32, t: i64) -> Result<i64> {
+                self.0.broker_offset_for_time(p, t)
+            }
+            fn probe(&self, p: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
+                self.0.probe(p, offset, end)
+            }
+            fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
+                self.1.borrow_mut().push(looks.to_vec());
+                looks.iter().map(|l| look_by_probes(self.0, l)).collect()
+            }
+        }
+        // 100 messages stamped 1,000..1,990; both bounds after the last
+        let log = FakeLog::new(&monotonic(100), |_| -1);
+        let index = Looks(&log, Vec::new().into());
+        let mut seeker = Seeker::new(&index, 0, TimestampLookup::Auto);
+        let partitions: Vec<(i32, Watermarks)> = (0..3).map(|p| (p, log.wm())).collect();
+        let time = Bounds::new(Some(5_000), Some(6_000));
+        let cuts = plan_cuts(&mut seeker, &partitions, &ScanBounds::default(), time, both(0)).unwrap();
+        let looked = index.1.borrow().clone();
+        assert_eq!(looked.len(), 1, "one call");
+        assert_eq!(looked[0].len(), 3, "one look a partition for both edges: {looked:?}");
+        assert!(cuts.iter().all(|c| c.first.is_empty()), "{cuts:?}");
+        assert_eq!(
+            (seeker.report.broker_answers_used, seeker.report.broker_answers_rejected),
+            (6, 0),
+            "both edges' answers held: {:?}",
+            seeker.report
+        );
     }
 
     #[test]
