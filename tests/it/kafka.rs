@@ -661,15 +661,29 @@ async fn pushdown_never_changes_a_result_on_hostile_topics() {
                 let topic = hostile_topic(&broker, layout, seed, end_ms).await;
                 // a short guard, so that the cuts, not the guards, decide
                 let pushed = orders_table(&broker.bootstrap(), &topic, "'kafka.cut_guard' '20'").await;
+                // both edges cut, their seeks asked and checked together
+                let both_edges = orders_table(
+                    &broker.bootstrap(),
+                    &topic,
+                    "'kafka.cut_guard' '20', 'kafka.cut_upper' 'true'",
+                )
+                .await;
                 let full = orders_table(&broker.bootstrap(), &topic, "'kafka.pushdown' 'false'").await;
                 for filter in &queries {
                     let sql = format!(
                         "SELECT count(*) AS n, sum(amount) AS s, min(_offset) AS lo, max(_offset) AS hi FROM orders WHERE {filter}"
                     );
+                    let want = rows(&full, &sql).await;
                     assert_eq!(
                         rows(&pushed, &sql).await,
-                        rows(&full, &sql).await,
+                        want,
                         "{} {layout:?} seed {seed}: {filter}",
+                        broker.name()
+                    );
+                    assert_eq!(
+                        rows(&both_edges, &sql).await,
+                        want,
+                        "{} {layout:?} seed {seed}, both edges cut: {filter}",
                         broker.name()
                     );
                 }

@@ -636,6 +636,55 @@ mod tests {
         (0..n).map(|o| (o, 1_000 + 10 * o)).collect()
     }
 
+    /// An index that counts what reaches `inner` and records the looks
+    /// (each look taken by `inner`'s probes, which are not counted).
+    struct Recorded<'a, I: LogIndex> {
+        inner: &'a I,
+        single: std::cell::Cell<usize>,
+        batched: std::cell::Cell<usize>,
+        probed: std::cell::Cell<usize>,
+        looks: std::cell::RefCell<Vec<Vec<Look>>>,
+    }
+
+    impl<'a, I: LogIndex> Recorded<'a, I> {
+        fn new(inner: &'a I) -> Self {
+            Self {
+                inner,
+                single: 0.into(),
+                batched: 0.into(),
+                probed: 0.into(),
+                looks: Vec::new().into(),
+            }
+        }
+
+        /// How many times `look` was called.
+        fn looked(&self) -> usize {
+            self.looks.borrow().len()
+        }
+    }
+
+    impl<I: LogIndex> LogIndex for Recorded<'_, I> {
+        fn broker_offset_for_time(&self, p: i32, t: i64) -> Result<i64> {
+            self.single.set(self.single.get() + 1);
+            self.inner.broker_offset_for_time(p, t)
+        }
+        fn broker_offsets_for_times(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
+            self.batched.set(self.batched.get() + 1);
+            questions
+                .iter()
+                .map(|&(p, t)| self.inner.broker_offset_for_time(p, t))
+                .collect()
+        }
+        fn probe(&self, p: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
+            self.probed.set(self.probed.get() + 1);
+            self.inner.probe(p, offset, end)
+        }
+        fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
+            self.looks.borrow_mut().push(looks.to_vec());
+            looks.iter().map(|l| look_by_probes(self.inner, l)).collect()
+        }
+    }
+
     fn lower(log: &FakeLog, t: i64, mode: TimestampLookup, report: &mut SeekReport) -> i64 {
         let mut seeker = Seeker::new(log, 0, mode);
         let offset = seeker.seek(0, log.wm(), Edge::Lower, t).unwrap();
@@ -648,42 +697,8 @@ mod tests {
 
     #[test]
     fn broker_questions_asked_ahead_in_one_round_trip_are_not_asked_again() {
-        struct Counting<'a> {
-            log: &'a FakeLog,
-            single: std::cell::Cell<usize>,
-            batched: std::cell::Cell<usize>,
-            probed: std::cell::Cell<usize>,
-            looked: std::cell::Cell<usize>,
-        }
-        impl LogIndex for Counting<'_> {
-            fn broker_offset_for_time(&self, p: i32, t: i64) -> Result<i64> {
-                self.single.set(self.single.get() + 1);
-                self.log.broker_offset_for_time(p, t)
-            }
-            fn broker_offsets_for_times(&self, questions: &[(i32, i64)]) -> Result<Vec<i64>> {
-                self.batched.set(self.batched.get() + 1);
-                questions
-                    .iter()
-                    .map(|&(p, t)| self.log.broker_offset_for_time(p, t))
-                    .collect()
-            }
-            fn probe(&self, p: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
-                self.probed.set(self.probed.get() + 1);
-                self.log.probe(p, offset, end)
-            }
-            fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
-                self.looked.set(self.looked.get() + 1);
-                looks.iter().map(|l| look_by_probes(self.log, l)).collect()
-            }
-        }
         let log = FakeLog::new(&monotonic(100), |t| (t - 1_000 + 9) / 10);
-        let index = Counting {
-            log: &log,
-            single: 0.into(),
-            batched: 0.into(),
-            probed: 0.into(),
-            looked: 0.into(),
-        };
+        let index = Recorded::new(&log);
         let mut seeker = Seeker::new(&index, 0, TimestampLookup::Auto);
         let partitions: Vec<(i32, Watermarks)> = (0..6).map(|p| (p, log.wm())).collect();
         let bounds = ScanBounds::default();
@@ -699,7 +714,7 @@ mod tests {
         );
         assert_eq!(index.batched.get(), 1, "both edges asked in one call");
         assert_eq!(index.single.get(), 0, "no partition asked on its own");
-        assert_eq!(index.looked.get(), 1, "the answers of both edges checked in one call");
+        assert_eq!(index.looked(), 1, "the answers of both edges checked in one call");
         assert_eq!(index.probed.get(), 0, "no partition checked on its own");
         assert_eq!(
             (seeker.report.broker_answers_used, seeker.report.probes),
@@ -737,10 +752,9 @@ mod tests {
 
     #[test]
     fn answers_checked_together_are_judged_as_one_at_a_time() {
-        /// Partitions with logs and watermarks of their own, looks counted.
+        /// Partitions with logs and watermarks of their own.
         struct Topic {
             logs: Vec<(FakeLog, Watermarks)>,
-            looked: std::cell::Cell<usize>,
         }
         impl LogIndex for Topic {
             fn broker_offset_for_time(&self, p: i32, t: i64) -> Result<i64> {
@@ -748,10 +762,6 @@ mod tests {
             }
             fn probe(&self, p: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
                 self.logs[p as usize].0.probe(0, offset, end)
-            }
-            fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
-                self.looked.set(self.looked.get() + 1);
-                looks.iter().map(|l| look_by_probes(self, l)).collect()
             }
         }
         /// The seek as it was before looks: the broker's answer for the
@@ -808,13 +818,14 @@ mod tests {
                 1_000 + rng.below(500) as i64
             };
             let hi = lo + 1 + rng.below(300) as i64;
-            let topic = Topic { logs, looked: 0.into() };
+            let topic = Topic { logs };
+            let recorded = Recorded::new(&topic);
             let partitions: Vec<(i32, Watermarks)> = (0..6).map(|p| (p, topic.logs[p as usize].1)).collect();
-            let mut seeker = Seeker::new(&topic, d, TimestampLookup::Auto);
+            let mut seeker = Seeker::new(&recorded, d, TimestampLookup::Auto);
             let time = Bounds::new(Some(lo), Some(hi));
             let cuts = plan_cuts(&mut seeker, &partitions, &ScanBounds::default(), time, both(0)).unwrap();
             assert_eq!(
-                topic.looked.get(),
+                recorded.looked(),
                 1,
                 "round {round}: one look for every partition's check of both edges"
             );
@@ -956,27 +967,14 @@ mod tests {
     fn a_look_both_edges_share_is_taken_once_and_judges_both() {
         // the broker answers "none at or after t" for both edges: each check
         // looks at the last message, one look for the two
-        struct Looks<'a>(&'a FakeLog, std::cell::RefCell<Vec<Vec<Look>>>);
-        impl LogIndex for Looks<'_> {
-            fn broker_offset_for_time(&self, p: i32, t: i64) -> Result<i64> {
-                self.0.broker_offset_for_time(p, t)
-            }
-            fn probe(&self, p: i32, offset: i64, end: i64) -> Result<Option<(i64, i64)>> {
-                self.0.probe(p, offset, end)
-            }
-            fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
-                self.1.borrow_mut().push(looks.to_vec());
-                looks.iter().map(|l| look_by_probes(self.0, l)).collect()
-            }
-        }
         // 100 messages stamped 1,000..1,990; both bounds after the last
         let log = FakeLog::new(&monotonic(100), |_| -1);
-        let index = Looks(&log, Vec::new().into());
+        let index = Recorded::new(&log);
         let mut seeker = Seeker::new(&index, 0, TimestampLookup::Auto);
         let partitions: Vec<(i32, Watermarks)> = (0..3).map(|p| (p, log.wm())).collect();
         let time = Bounds::new(Some(5_000), Some(6_000));
         let cuts = plan_cuts(&mut seeker, &partitions, &ScanBounds::default(), time, both(0)).unwrap();
-        let looked = index.1.borrow().clone();
+        let looked = index.looks.borrow().clone();
         assert_eq!(looked.len(), 1, "one call");
         assert_eq!(looked[0].len(), 3, "one look a partition for both edges: {looked:?}");
         assert!(cuts.iter().all(|c| c.first.is_empty()), "{cuts:?}");

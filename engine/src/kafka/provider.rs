@@ -449,6 +449,7 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
+    use crate::kafka::offsets::look_by_probes;
 
     /// Partitions' logs (offset -> timestamp), the looks that reach them
     /// recorded.
@@ -466,10 +467,7 @@ mod tests {
         }
         fn look(&self, looks: &[Look]) -> Result<Vec<Vec<(i64, i64)>>> {
             self.asked.borrow_mut().extend_from_slice(looks);
-            looks
-                .iter()
-                .map(|l| super::super::offsets::look_by_probes(self, l))
-                .collect()
+            looks.iter().map(|l| look_by_probes(self, l)).collect()
         }
     }
 
