@@ -295,8 +295,9 @@ class Tansu(Server):
 
 class Pulse:
     def __init__(self, target):
-        self.bin = target / "release" / "pulse"
-        self.floor = target / "release" / "pulse-bench"
+        # the build bench/run makes: Cargo.toml's profile.dist
+        self.bin = target / "dist" / "pulse"
+        self.floor = target / "dist" / "pulse-bench"
 
     def sql(self, sources, *statements):
         argv = [self.bin, "sql", *sources, "--format", "csv"]
@@ -950,7 +951,8 @@ def write_report(results, path, plot_path):
     runs = sorted(set(measured.values()))
     when = results["when"] if len(runs) <= 1 else "; ".join(
         f"{', '.join(k for k in WORKLOADS if measured.get(k) == t)} on {t}" for t in runs)
-    w(f"Measured by `bench/run`: {when}, on {results['machine']}. "
+    build = results.get("build", "release")
+    w(f"Measured by `bench/run`: {when}, on {results['machine']}. Pulse: the `{build}` build. "
       f"Peers: {results['peers']}; {results['java']}. Broker: noida-db 0.2.3 on loopback, "
       "on the same 2 cores as everything else. Every ratio compares figures of one run of one workload. "
       f"Data: the generator (`pulse generate --seed {SEED} --end {END}`), 3 customer batches; "
@@ -1283,7 +1285,7 @@ def main():
     a.data.mkdir(parents=True, exist_ok=True)
     broker = Broker(a.venv, a.data / "noida")
     results = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-               "scan": [], "answers": [], "notes": NOTES}
+               "scan": [], "answers": [], "notes": NOTES, "build": "dist"}
     results["peers"], results["java"] = versions(a.venv)
     workloads = set(a.workloads.split(","))
     previous = {}
