@@ -31,6 +31,9 @@ BENCH = ROOT / "bench"
 PEERS = BENCH / "peers"
 END = "2026-11-20T00:00:00Z"  # T: the end of the generated history
 SEED = "42"
+# the Cargo profile bench/run builds (Cargo.toml's profile.dist), which the
+# report names
+BUILD = "dist"
 
 SCALES = {
     # name: (orders over 31 days, customers); 3 batches: hours between them
@@ -295,9 +298,8 @@ class Tansu(Server):
 
 class Pulse:
     def __init__(self, target):
-        # the build bench/run makes: Cargo.toml's profile.dist
-        self.bin = target / "dist" / "pulse"
-        self.floor = target / "dist" / "pulse-bench"
+        self.bin = target / BUILD / "pulse"
+        self.floor = target / BUILD / "pulse-bench"
 
     def sql(self, sources, *statements):
         argv = [self.bin, "sql", *sources, "--format", "csv"]
@@ -1285,7 +1287,7 @@ def main():
     a.data.mkdir(parents=True, exist_ok=True)
     broker = Broker(a.venv, a.data / "noida")
     results = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-               "scan": [], "answers": [], "notes": NOTES, "build": "dist"}
+               "scan": [], "answers": [], "notes": NOTES, "build": BUILD}
     results["peers"], results["java"] = versions(a.venv)
     workloads = set(a.workloads.split(","))
     previous = {}

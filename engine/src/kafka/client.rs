@@ -306,30 +306,34 @@ fn in_rounds<T: Copy + Sync, R: Send>(
         rounds[*k].push(i);
         *k += 1;
     }
-    if rounds.len() <= 1 {
-        return run(0, items);
-    }
-    let round_items: Vec<Vec<T>> = rounds.iter().map(|r| r.iter().map(|&i| items[i]).collect()).collect();
-    let results: Vec<Result<Vec<R>>> = std::thread::scope(|scope| {
-        let run = &run;
-        let others: Vec<_> = round_items
-            .iter()
-            .enumerate()
-            .skip(1)
-            .map(|(k, r)| {
-                let thread = std::thread::Builder::new().name(format!("pulse-seek-round-{k}"));
-                (k, thread.spawn_scoped(scope, move || run(k, r)).ok())
-            })
-            .collect();
-        let mut results = vec![run(0, &round_items[0])];
-        for (k, handle) in others {
-            results.push(match handle {
-                Some(h) => h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                None => run(k, &round_items[k]),
-            });
-        }
-        results
-    });
+    let results: Vec<Result<Vec<R>>> = if rounds.len() <= 1 {
+        // one round (none for no items) is the items in their order: no
+        // copy, no thread, and its answers counted like any round's
+        rounds.resize_with(1, Vec::new);
+        vec![run(0, items)]
+    } else {
+        let round_items: Vec<Vec<T>> = rounds.iter().map(|r| r.iter().map(|&i| items[i]).collect()).collect();
+        std::thread::scope(|scope| {
+            let run = &run;
+            let others: Vec<_> = round_items
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(k, r)| {
+                    let thread = std::thread::Builder::new().name(format!("pulse-seek-round-{k}"));
+                    (k, thread.spawn_scoped(scope, move || run(k, r)).ok())
+                })
+                .collect();
+            let mut results = vec![run(0, &round_items[0])];
+            for (k, handle) in others {
+                results.push(match handle {
+                    Some(h) => h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    None => run(k, &round_items[k]),
+                });
+            }
+            results
+        })
+    };
     let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
     for (k, (round, result)) in rounds.iter().zip(results).enumerate() {
         let result = result?;
@@ -648,5 +652,14 @@ mod tests {
             },
         );
         assert_eq!(one.expect("one round"), [1, 2]);
+        let one_miscounted = in_rounds(&cfg(), &[(0, 1)], |i| i.0, |_, _| Ok(vec![0, 0]));
+        assert!(one_miscounted.is_err_and(|e| e.to_string().contains("round 0 of a look-up gave 2 answers for 1")));
+        let none_failed = in_rounds(
+            &cfg(),
+            &[] as &[(i32, i32)],
+            |i| i.0,
+            |_, _| -> Result<Vec<i32>> { Err(kafka_err(&cfg(), "no items, still asked".into())) },
+        );
+        assert!(none_failed.is_err_and(|e| e.to_string().contains("no items, still asked")));
     }
 }

@@ -296,6 +296,8 @@ impl<'a> Seeker<'a> {
         self.report.probes += looks.len();
         let seen = self.index.look(&looks)?;
         for ((look, wm, answer, broker_t), i) in looked.into_iter().zip(which) {
+            // an index that answered fewer looks than asked saw nothing
+            // there: the answer is rejected and the seek searches instead
             let verdict = self.judge(wm, broker_t, answer, seen.get(i).map_or(&[][..], |s| s));
             self.checked.insert((look.partition, broker_t), verdict);
         }
