@@ -23,8 +23,8 @@ pub fn with_pulse(builder: SessionStateBuilder) -> SessionStateBuilder {
 
 /// A session state with DataFusion's defaults and Pulse's registrations:
 /// the table factories, the `pulse.*` settings, `information_schema`, every
-/// function of `pulse_udfs` and its optimizer rule
-/// ([`pulse_udfs::MergeEarliest`]), and `pulse_cut()` with the session's
+/// function of `pulse_udfs` and its optimizer rules
+/// ([`pulse_udfs::MergeEarliest`], then [`pulse_udfs::PackKeys`]), and `pulse_cut()` with the session's
 /// [`CutLog`].
 pub fn pulse_state(config: SessionConfig) -> SessionState {
     pulse_state_with_runtime(config, Arc::new(RuntimeEnv::default()))
@@ -46,6 +46,7 @@ pub fn pulse_state_with_runtime(config: SessionConfig, runtime: Arc<RuntimeEnv>)
         .with_default_features();
     let mut state = with_pulse(builder)
         .with_optimizer_rule(Arc::new(pulse_udfs::MergeEarliest))
+        .with_optimizer_rule(Arc::new(pulse_udfs::PackKeys))
         .build();
     pulse_udfs::register_state(&mut state).expect("registering a function in a new session cannot fail");
     state.register_udtf(PulseCutFunction::NAME, Arc::new(PulseCutFunction));

@@ -116,6 +116,7 @@ const CLIENT_SKIPS: &[&str] = &[
     "extract_leaf_expressions",
     "push_down_leaf_projections",
     pulse_udfs::MergeEarliest::NAME,
+    pulse_udfs::PackKeys::NAME,
 ];
 
 /// A client session: `state` (a Pulse session, tables and views
