@@ -51,7 +51,7 @@ pub use earliest::Earliest;
 pub use explode_industries::ExplodeIndustriesFunction;
 pub use industries_table::IndustriesFunction;
 pub use industry_names::{Industry, IndustryName, parse_industries};
-pub use key_text::KeyText;
+pub use key_text::{KeyChecked, KeyText};
 pub use merge_earliest::MergeEarliest;
 pub use normalize_industries::NormalizeIndustries;
 pub use pack_keys::PackKeys;
@@ -67,6 +67,7 @@ pub fn register_state(state: &mut SessionState) -> datafusion::error::Result<()>
     state.register_udf(Arc::new(ScalarUDF::new_from_impl(LongKey::new())))?;
     state.register_udf(Arc::new(ScalarUDF::new_from_impl(UnpackKey::new())))?;
     state.register_udaf(Arc::new(AggregateUDF::new_from_impl(KeyText::new())))?;
+    state.register_udf(Arc::new(ScalarUDF::new_from_impl(KeyChecked::new())))?;
     state.register_udtf(IndustriesFunction::NAME, Arc::new(IndustriesFunction));
     state.register_udtf(ExplodeIndustriesFunction::NAME, Arc::new(ExplodeIndustriesFunction));
     Ok(())
@@ -81,6 +82,7 @@ pub fn register_context(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(LongKey::new()));
     ctx.register_udf(ScalarUDF::new_from_impl(UnpackKey::new()));
     ctx.register_udaf(AggregateUDF::new_from_impl(KeyText::new()));
+    ctx.register_udf(ScalarUDF::new_from_impl(KeyChecked::new()));
     ctx.register_udtf(IndustriesFunction::NAME, Arc::new(IndustriesFunction));
     ctx.register_udtf(ExplodeIndustriesFunction::NAME, Arc::new(ExplodeIndustriesFunction));
 }

@@ -6,7 +6,11 @@
 //!   `partition:end`); a Kafka scan of a pinned topic reads up to these end
 //!   offsets instead of the high watermarks, and fails when the log no
 //!   longer holds the start, so an answer can be computed again, exactly,
-//!   after more orders arrive. `''` unpins it.
+//!   after more orders arrive. `''` unpins it;
+//! - `pulse.pack_keys`: whether an aggregation grouped by one text column
+//!   groups by the text's number ([`crate::PackKeys`]); `true` by default,
+//!   `false` for keys that are mostly longer than 14 bytes (UUIDs), which
+//!   are hashed and kept beside their number.
 //!
 //! What must stay true: a value that cannot be used is refused when it is
 //! set, with what would be accepted, never at the first query.
@@ -33,12 +37,24 @@ pub struct PinnedRange {
 pub type PinnedOffsets = BTreeMap<String, BTreeMap<i32, PinnedRange>>;
 
 /// Pulse's session settings (`SET pulse.…`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PulseOptions {
     /// The pinned as-of time in nanoseconds since the epoch, if any.
     pub as_of_ns: Option<i64>,
     /// The pinned cut, per topic.
     pub offsets: PinnedOffsets,
+    /// Whether [`crate::PackKeys`] rewrites aggregations.
+    pub pack_keys: bool,
+}
+
+impl Default for PulseOptions {
+    fn default() -> Self {
+        Self {
+            as_of_ns: None,
+            offsets: PinnedOffsets::new(),
+            pack_keys: true,
+        }
+    }
 }
 
 impl PulseOptions {
@@ -46,6 +62,8 @@ impl PulseOptions {
     pub const AS_OF: &'static str = "as_of";
     /// The pinned-offsets setting's key, below the `pulse.` prefix.
     pub const OFFSETS: &'static str = "offsets";
+    /// The key-packing setting's key, below the `pulse.` prefix.
+    pub const PACK_KEYS: &'static str = "pack_keys";
 
     /// `T` pinned to a time given as RFC 3339 text ([`crate::rfc3339`],
     /// kept to the nanosecond); empty or `now` unpins it.
@@ -154,7 +172,17 @@ impl ExtensionOptions for PulseOptions {
                 self.offsets = Self::parse_offsets(value)?;
                 Ok(())
             }
-            other => plan_err!("unknown setting 'pulse.{other}'; Pulse has 'pulse.as_of' and 'pulse.offsets'"),
+            Self::PACK_KEYS => {
+                self.pack_keys = match value.trim().to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return plan_err!("pulse.pack_keys must be true or false, not '{value}'"),
+                };
+                Ok(())
+            }
+            other => plan_err!(
+                "unknown setting 'pulse.{other}'; Pulse has 'pulse.as_of', 'pulse.offsets' and 'pulse.pack_keys'"
+            ),
         }
     }
 
@@ -171,6 +199,11 @@ impl ExtensionOptions for PulseOptions {
                 key: format!("{}.{}", Self::PREFIX, Self::OFFSETS),
                 value: (!self.offsets.is_empty()).then(|| Self::format_offsets(&self.offsets)),
                 description: "A cut to replay: the end offset of each partition, topic=partition:offset,…",
+            },
+            ConfigEntry {
+                key: format!("{}.{}", Self::PREFIX, Self::PACK_KEYS),
+                value: Some(self.pack_keys.to_string()),
+                description: "Group by one text column through the text's number (false for mostly long keys)",
             },
         ]
     }
@@ -233,5 +266,15 @@ mod tests {
     fn unknown_settings_are_named() {
         let err = PulseOptions::default().set("asof", "x").unwrap_err().to_string();
         assert!(err.contains("'pulse.asof'"), "{err}");
+    }
+
+    #[test]
+    fn pack_keys_is_on_by_default_and_takes_a_boolean() {
+        let mut options = PulseOptions::default();
+        assert!(options.pack_keys);
+        options.set(PulseOptions::PACK_KEYS, "FALSE").unwrap();
+        assert!(!options.pack_keys);
+        let err = options.set(PulseOptions::PACK_KEYS, "off").unwrap_err().to_string();
+        assert!(err.contains("true or false") && err.contains("'off'"), "{err}");
     }
 }

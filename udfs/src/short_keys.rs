@@ -178,8 +178,9 @@ impl ScalarUDFImpl for PackKey {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
         let [text] = take_args(args, Self::NAME)?;
-        let text = text.into_array(1)?;
+        let text = text.into_array(rows)?;
         let packed = match text.data_type() {
             DataType::Utf8 => key_all(text.as_string::<i32>()),
             DataType::LargeUtf8 => key_all(text.as_string::<i64>()),
@@ -229,8 +230,9 @@ impl ScalarUDFImpl for LongKey {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
         let [text] = take_args(args, Self::NAME)?;
-        let text = text.into_array(1)?;
+        let text = text.into_array(rows)?;
         let any = match text.data_type() {
             DataType::Utf8 => any_long(text.as_string::<i32>()),
             DataType::LargeUtf8 => any_long(text.as_string::<i64>()),

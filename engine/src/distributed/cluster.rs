@@ -110,8 +110,10 @@ pub fn cluster_config(settings: &Arc<ClusterSettings>) -> SessionConfig {
 }
 
 /// The logical optimizer rules a client leaves to the scheduler. Pulse's
-/// own rule is among them: it builds struct fields above an aggregate, the
-/// shape datafusion-proto 55.2 loses qualifiers on (below).
+/// own rules are among them: `MergeEarliest` builds struct fields above an
+/// aggregate, the shape datafusion-proto 55.2 loses qualifiers on (below),
+/// and `PackKeys` is left where `MergeEarliest` runs, so that the two
+/// rewrite one plan in one place, in their order.
 const CLIENT_SKIPS: &[&str] = &[
     "extract_leaf_expressions",
     "push_down_leaf_projections",
@@ -135,10 +137,11 @@ pub fn client_state(state: SessionState, url: &str, settings: &Arc<ClusterSettin
         .with_config(config)
         .build();
     let state = state.upgrade_for_ballista(format!("http://{host}:{port}"))?;
-    // A plan that these two rules rewrote does not survive datafusion-proto
-    // 55.2 (an aggregate over extracted struct fields loses the fields'
-    // qualifier: "No field named sum(__datafusion_extracted_2 * …)"); the
-    // scheduler applies them after decoding the plan.
+    // A plan that the leaf-expression rules rewrote does not survive
+    // datafusion-proto 55.2 (an aggregate over extracted struct fields
+    // loses the fields' qualifier: "No field named
+    // sum(__datafusion_extracted_2 * …)"); the scheduler applies the rules
+    // of CLIENT_SKIPS after decoding the plan.
     let rules = state
         .optimizers()
         .iter()
