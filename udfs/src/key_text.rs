@@ -2,7 +2,7 @@
 //! [`crate::PackKeys`] groups by a text's number, or an error when the
 //! group holds two.
 //!
-//! A text longer than 14 bytes groups by a hash of it
+//! A text longer than 15 bytes groups by a hash of it
 //! ([`crate::short_keys`]), and two texts whose hashes agree would fall
 //! into one group. Each group therefore keeps the long text it saw
 //! (`pulse_key_long(key)`, NULL for short keys) and compares every other

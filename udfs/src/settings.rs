@@ -9,7 +9,7 @@
 //!   after more orders arrive. `''` unpins it;
 //! - `pulse.pack_keys`: whether an aggregation grouped by one text column
 //!   groups by the text's number ([`crate::PackKeys`]); `true` by default,
-//!   `false` for keys that are mostly longer than 14 bytes (UUIDs), which
+//!   `false` for keys that are mostly longer than 15 bytes (UUIDs), which
 //!   are hashed and kept beside their number.
 //!
 //! What must stay true: a value that cannot be used is refused when it is

@@ -5,7 +5,7 @@
 //!
 //! `pulse_key_pack` gives every text a `DECIMAL(38, 0)` (NULL for NULL):
 //! - a text of at most [`MAX_PACKED`] bytes is packed: its bytes,
-//!   big-endian, then its length in the low 4 bits, a number below 2^116
+//!   big-endian, then its length in the low 4 bits, a number below 2^124
 //!   that no other text has;
 //! - a longer text is hashed: 2^125 plus 120 bits of its BLAKE3 hash, a
 //!   number two texts share only by a hash collision, which the aggregate
@@ -18,7 +18,7 @@
 //!
 //! What must stay true: packing is injective and unpacking inverts it
 //! exactly, for every text and every string type (`Utf8`, `LargeUtf8`,
-//! `Utf8View`); packed and hashed numbers never meet (below 2^116, at or
+//! `Utf8View`); packed and hashed numbers never meet (below 2^124, at or
 //! above 2^125); every number is a valid `DECIMAL(38, 0)` (below
 //! 2^126 < 10^38), so nothing that checks precision rejects it; and a
 //! text's number is the same in every process (no random seed), as the
@@ -35,14 +35,14 @@ use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
 
 /// The longest text, in bytes, that packs into a number.
-pub const MAX_PACKED: usize = 14;
+pub const MAX_PACKED: usize = 15;
 
 /// The type of the numbers: `DECIMAL(38, 0)`, which DataFusion groups by
 /// as a primitive (one 16-byte value a group, no string table).
 pub const PACKED_TYPE: DataType = DataType::Decimal128(38, 0);
 
 /// Numbers at or above this are hashed long texts; packed ones are below
-/// 2^116.
+/// 2^124.
 const HASHED: u128 = 1 << 125;
 
 /// `text` packed: its bytes, then its length in 4 bits; `None` when it is
@@ -56,7 +56,7 @@ pub fn pack(text: &str) -> Option<i128> {
     let mut padded = [0u8; 16];
     padded[16 - len..].copy_from_slice(bytes);
     let body = u128::from_be_bytes(padded);
-    // At most 14 * 8 + 4 = 116 bits: positive as an i128, below 10^38.
+    // At most 15 * 8 + 4 = 124 bits: positive as an i128, below 10^38.
     Some(((body << 4) | len as u128) as i128)
 }
 
@@ -363,6 +363,8 @@ mod tests {
             "é",
             "ü€",
             "12345678901234",
+            "123456789012345",
+            "1234567890123é",
             "ÿ",
         ];
         let mut seen = std::collections::HashSet::new();
@@ -375,8 +377,13 @@ mod tests {
             assert_eq!(unpack(packed).unwrap(), text);
             assert!(seen.insert(packed), "{text:?} packs like another text");
         }
-        assert_eq!(pack("123456789012345"), None, "15 bytes do not pack");
-        assert_eq!(pack("12345678901éé"), None, "nor do 15 bytes of 13 characters");
+        assert_eq!(pack("1234567890123456"), None, "16 bytes do not pack");
+        assert_eq!(pack("123456789012éé"), None, "nor do 16 bytes of 14 characters");
+        assert_eq!(
+            unpack(pack("Pharmaceuticals").unwrap()).unwrap(),
+            "Pharmaceuticals",
+            "15 bytes do"
+        );
     }
 
     #[tokio::test]
@@ -386,7 +393,7 @@ mod tests {
         crate::register_context(&ctx);
         for values in [
             "('a'), ('O000000001'), (NULL), ('')",
-            "('a'), ('a key longer than 14 bytes'), (NULL), ('é')",
+            "('a'), ('a key longer than 15 bytes'), (NULL), ('é')",
         ] {
             for cast in [
                 "",
@@ -439,7 +446,8 @@ mod tests {
             let round_trips = unpack(bad).ok().and_then(|t| pack(&t)) == Some(bad);
             assert!(refused || round_trips, "{bad} unpacked to a text that packs otherwise");
         }
-        assert!(unpack(-1).is_err() && unpack(15).is_err() && unpack((0x1FF << 4) | 1).is_err());
+        assert!(unpack(-1).is_err() && unpack(1 << 124).is_err() && unpack((0x1FF << 4) | 1).is_err());
+        assert_eq!(unpack(15).unwrap(), "\0".repeat(15), "fifteen NUL bytes");
         assert!(unpack((0xFF << 4) | 1).is_err(), "0xFF alone is not UTF-8");
     }
 }
