@@ -27,6 +27,7 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, new_null_array};
+use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -151,10 +152,9 @@ impl ScalarUDFImpl for KeyChecked {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(vec![
-            true;
-            args.number_rows
-        ]))))
+        // every bit set at once: no vector of booleans per batch
+        let all = BooleanBuffer::new_set(args.number_rows);
+        Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(all, None))))
     }
 }
 

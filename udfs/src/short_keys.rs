@@ -328,11 +328,25 @@ impl TextBuilder for StringViewBuilder {
 /// Each row's `long` when it is set, else its `packed` unpacked.
 fn unpack_all(packed: &Decimal128Array, long: &ArrayRef, mut builder: impl TextBuilder) -> Result<ArrayRef> {
     let mut buffer = [0; MAX_PACKED];
-    for (row, long) in texts(long)?.enumerate() {
-        match long {
-            Some(text) => builder.append(Some(text)),
-            None if packed.is_valid(row) => builder.append(Some(unpack_into(packed.value(row), &mut buffer)?)),
-            None => builder.append(None),
+    let mut short = |builder: &mut dyn TextBuilder, row: usize| -> Result<()> {
+        if packed.is_valid(row) {
+            builder.append(Some(unpack_into(packed.value(row), &mut buffer)?));
+        } else {
+            builder.append(None);
+        }
+        Ok(())
+    };
+    if long.null_count() == long.len() {
+        // short keys only, as a rule: no walk over the long texts
+        for row in 0..packed.len() {
+            short(&mut builder, row)?;
+        }
+    } else {
+        for (row, long) in texts(long)?.enumerate() {
+            match long {
+                Some(text) => builder.append(Some(text)),
+                None => short(&mut builder, row)?,
+            }
         }
     }
     Ok(builder.finish())
