@@ -21,9 +21,12 @@
 //!   high-cardinality grouping, the row accumulator without GROUP BY) gives
 //!   the same answer: the state is the value and its position.
 //!
-//! Strings are kept in one byte arena per aggregate (not one allocation per
-//! group); a value replaced by an earlier copy leaves its bytes behind until
-//! the arena is compacted, which happens when the dead bytes outgrow the live
+//! Per group the store keeps fixed-width slots and validity bits, no
+//! allocation per group. Strings are kept as Arrow views (16 bytes, a value
+//! of up to 12 bytes inside), longer values in shared blocks; emitted whole
+//! as `Utf8View`, the views become the output array without a copy. A long
+//! value replaced by an earlier copy leaves its bytes behind until the
+//! blocks are compacted, which happens when the dead bytes outgrow the live
 //! ones.
 //!
 //! ```
@@ -47,11 +50,12 @@
 use std::mem::size_of;
 use std::sync::Arc;
 
+use datafusion::arrow::array::BooleanBufferBuilder;
 use datafusion::arrow::array::{
-    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, Int64Array, LargeStringBuilder, PrimitiveArray,
-    StringBuilder, StringViewBuilder, StructArray,
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, ByteView, Int64Array, LargeStringBuilder,
+    MAX_INLINE_VIEW_LEN, PrimitiveArray, StringBuilder, StringViewArray, StringViewBuilder, StructArray, make_view,
 };
-use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Date64Type, Decimal128Type, Decimal256Type, Field, FieldRef, Fields, Float32Type,
     Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
@@ -148,7 +152,7 @@ impl AggregateUDFImpl for Earliest {
         match store_for(args.return_type()) {
             Some(values) => Ok(Box::new(EarliestGroups {
                 positions: Vec::new(),
-                seen: Vec::new(),
+                seen: BooleanBufferBuilder::new(0),
                 values,
             })),
             None => exec_err!(
@@ -204,11 +208,12 @@ impl Accumulator for EarliestAccumulator {
 }
 
 /// The grouped accumulator: per group, the smallest position seen (valid
-/// where `seen`) and, in `values`, the value of its row. Plain vectors, not
-/// `Option`s: an `Option<i64>` takes 16 bytes, and there is one per order.
+/// where `seen`) and, in `values`, the value of its row. A plain vector and
+/// a bitmap, not `Option`s: an `Option<i64>` takes 16 bytes, and there is
+/// one per order.
 struct EarliestGroups {
     positions: Vec<i64>,
-    seen: Vec<bool>,
+    seen: BooleanBufferBuilder,
     values: Box<dyn ValueStore>,
 }
 
@@ -224,7 +229,7 @@ impl EarliestGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.positions.resize(total_num_groups, 0);
-        self.seen.resize(total_num_groups, false);
+        self.seen.resize(total_num_groups);
         self.values.resize(total_num_groups);
         let positions = positions.as_primitive::<Int64Type>();
         let mut winners: Vec<(usize, usize)> = Vec::new();
@@ -233,9 +238,9 @@ impl EarliestGroups {
                 continue;
             }
             let position = positions.value(row);
-            if !self.seen[group] || position < self.positions[group] {
+            if !self.seen.get_bit(group) || position < self.positions[group] {
                 self.positions[group] = position;
-                self.seen[group] = true;
+                self.seen.set_bit(group, true);
                 winners.push((group, row));
             }
         }
@@ -258,14 +263,14 @@ impl GroupsAccumulator for EarliestGroups {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         emit_to.take_needed(&mut self.positions);
-        emit_to.take_needed(&mut self.seen);
+        take_bits(&mut self.seen, emit_to);
         self.values.take(emit_to)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let positions = emit_to.take_needed(&mut self.positions);
-        let seen = emit_to.take_needed(&mut self.seen);
-        let positions = Int64Array::new(positions.into(), Some(NullBuffer::from(seen)));
+        let seen = take_bits(&mut self.seen, emit_to);
+        let positions = Int64Array::new(positions.into(), Some(NullBuffer::new(seen)));
         Ok(vec![self.values.take(emit_to)?, Arc::new(positions)])
     }
 
@@ -290,7 +295,7 @@ impl GroupsAccumulator for EarliestGroups {
     }
 
     fn size(&self) -> usize {
-        self.positions.capacity() * size_of::<i64>() + self.seen.capacity() + self.values.size()
+        self.positions.capacity() * size_of::<i64>() + self.seen.capacity() / 8 + self.values.size()
     }
 }
 
@@ -319,7 +324,7 @@ fn store_for(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
     fn primitive<T: ArrowPrimitiveType>(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
         Some(Box::new(PrimitiveStore::<T> {
             values: Vec::new(),
-            valid: Vec::new(),
+            valid: BooleanBufferBuilder::new(0),
             data_type: data_type.clone(),
         }))
     }
@@ -344,9 +349,9 @@ fn store_for(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
         Timestamp(TimeUnit::Microsecond, _) => primitive::<TimestampMicrosecondType>(data_type),
         Timestamp(TimeUnit::Nanosecond, _) => primitive::<TimestampNanosecondType>(data_type),
         Utf8 | LargeUtf8 | Utf8View => Some(Box::new(StringStore {
-            arena: Vec::new(),
-            starts: Vec::new(),
-            lens: Vec::new(),
+            views: Vec::new(),
+            valid: BooleanBufferBuilder::new(0),
+            blocks: Vec::new(),
             live_bytes: 0,
             data_type: data_type.clone(),
         })),
@@ -355,7 +360,7 @@ fn store_for(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
                 .iter()
                 .map(|f| store_for(f.data_type()))
                 .collect::<Option<Vec<_>>>()?,
-            valid: Vec::new(),
+            valid: BooleanBufferBuilder::new(0),
             fields: fields.clone(),
         })),
         _ => None,
@@ -367,14 +372,14 @@ fn store_for(data_type: &DataType) -> Option<Box<dyn ValueStore>> {
 /// ([`crate::merge_earliest`]).
 struct StructStore {
     children: Vec<Box<dyn ValueStore>>,
-    valid: Vec<bool>,
+    valid: BooleanBufferBuilder,
     fields: Fields,
 }
 
 impl ValueStore for StructStore {
     fn resize(&mut self, groups: usize) {
         self.children.iter_mut().for_each(|c| c.resize(groups));
-        self.valid.resize(groups, false);
+        self.valid.resize(groups);
     }
 
     fn set(&mut self, array: &ArrayRef, winners: &[(usize, usize)]) -> Result<()> {
@@ -388,7 +393,7 @@ impl ValueStore for StructStore {
             child.set(values, winners)?;
         }
         for &(group, row) in winners {
-            self.valid[group] = array.is_valid(row);
+            self.valid.set_bit(group, array.is_valid(row));
         }
         Ok(())
     }
@@ -399,36 +404,36 @@ impl ValueStore for StructStore {
             .iter_mut()
             .map(|c| c.take(emit_to))
             .collect::<Result<Vec<_>>>()?;
-        let valid = emit_to.take_needed(&mut self.valid);
+        let valid = take_bits(&mut self.valid, emit_to);
         Ok(Arc::new(StructArray::try_new(
             self.fields.clone(),
             children,
-            Some(NullBuffer::from(valid)),
+            Some(NullBuffer::new(valid)),
         )?))
     }
 
     fn size(&self) -> usize {
-        self.children.iter().map(|c| c.size()).sum::<usize>() + self.valid.capacity()
+        self.children.iter().map(|c| c.size()).sum::<usize>() + self.valid.capacity() / 8
     }
 }
 
 /// Primitive values (numbers, decimals, dates, timestamps with their zone).
 struct PrimitiveStore<T: ArrowPrimitiveType> {
     values: Vec<T::Native>,
-    valid: Vec<bool>,
+    valid: BooleanBufferBuilder,
     data_type: DataType,
 }
 
 impl<T: ArrowPrimitiveType> ValueStore for PrimitiveStore<T> {
     fn resize(&mut self, groups: usize) {
         self.values.resize(groups, T::Native::default());
-        self.valid.resize(groups, false);
+        self.valid.resize(groups);
     }
 
     fn set(&mut self, array: &ArrayRef, winners: &[(usize, usize)]) -> Result<()> {
         let array = array.as_primitive::<T>();
         for &(group, row) in winners {
-            self.valid[group] = array.is_valid(row);
+            self.valid.set_bit(group, array.is_valid(row));
             self.values[group] = array.value(row);
         }
         Ok(())
@@ -436,80 +441,151 @@ impl<T: ArrowPrimitiveType> ValueStore for PrimitiveStore<T> {
 
     fn take(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let values = emit_to.take_needed(&mut self.values);
-        let valid = emit_to.take_needed(&mut self.valid);
-        let array = PrimitiveArray::<T>::new(values.into(), Some(NullBuffer::from(valid)));
+        let valid = take_bits(&mut self.valid, emit_to);
+        let array = PrimitiveArray::<T>::new(values.into(), Some(NullBuffer::new(valid)));
         Ok(Arc::new(array.with_data_type(self.data_type.clone())))
     }
 
     fn size(&self) -> usize {
-        self.values.capacity() * size_of::<T::Native>() + self.valid.capacity()
+        self.values.capacity() * size_of::<T::Native>() + self.valid.capacity() / 8
     }
 }
 
-/// Strings (`Utf8`, `LargeUtf8`, `Utf8View`): the bytes of every kept value
-/// in one arena, and per group where its value starts and how long it is
-/// ([`NULL_LEN`] for NULL).
+/// Strings (`Utf8`, `LargeUtf8`, `Utf8View`), one Arrow view per group: 16
+/// bytes that hold a value of up to 12 bytes themselves (a customer id, an
+/// industry) and, for a longer one, its length, first bytes and place in
+/// `blocks`. Emitted whole as `Utf8View`, the views and blocks become the
+/// array as they are: no copy of 10M values at the end of a deduplication.
 struct StringStore {
-    arena: Vec<u8>,
-    starts: Vec<usize>,
-    lens: Vec<u32>,
-    /// Bytes of the arena that some slot still points at.
+    views: Vec<u128>,
+    valid: BooleanBufferBuilder,
+    /// The bytes of the values longer than 12 bytes; values are appended to
+    /// the last block.
+    blocks: Vec<Vec<u8>>,
+    /// Bytes of `blocks` that some view still points at.
     live_bytes: usize,
     data_type: DataType,
 }
 
-/// The length of a NULL value in a [`StringStore`].
-const NULL_LEN: u32 = u32::MAX;
+/// The size a block of long values grows to before the next one starts
+/// (a longer value gets a block of its own).
+const BLOCK_BYTES: usize = 8 << 20;
+
+/// Appends `bytes` to the last of `blocks` (or a new one) and returns their
+/// view. A value of up to 12 bytes is inlined in the view instead.
+fn append_view(blocks: &mut Vec<Vec<u8>>, bytes: &[u8]) -> Result<u128> {
+    let len = bytes.len();
+    if len <= MAX_INLINE_VIEW_LEN as usize {
+        return Ok(make_view(bytes, 0, 0));
+    }
+    if u32::try_from(len).is_err() {
+        return exec_err!("earliest(value, position): a value of {len} bytes is too long");
+    }
+    if blocks
+        .last()
+        .is_none_or(|b| !b.is_empty() && b.len() + len > BLOCK_BYTES)
+    {
+        blocks.push(Vec::new());
+    }
+    let index = blocks.len() - 1;
+    let block = &mut blocks[index];
+    let offset = block.len();
+    block.extend_from_slice(bytes);
+    // blocks stay below BLOCK_BYTES but for one value, whose length fits a u32
+    let to_u32 = |n: usize| u32::try_from(n).expect("a block offset or index fits a u32");
+    Ok(make_view(bytes, to_u32(index), to_u32(offset)))
+}
+
+/// The length of the value a view stands for.
+fn view_len(view: u128) -> usize {
+    view as u32 as usize
+}
+
+/// Calls `f` with the text a view stands for.
+fn with_text<R>(view: u128, blocks: &[Vec<u8>], f: impl FnOnce(&str) -> R) -> R {
+    let len = view_len(view);
+    let inline;
+    let bytes = if len <= MAX_INLINE_VIEW_LEN as usize {
+        inline = view.to_le_bytes();
+        &inline[4..4 + len]
+    } else {
+        let view = ByteView::from(view);
+        &blocks[view.buffer_index as usize][view.offset as usize..][..len]
+    };
+    f(std::str::from_utf8(bytes).expect("the store holds whole UTF-8 values"))
+}
 
 impl StringStore {
     /// For each `(group, row)` in order, sets the group's value to `text(row)`.
     fn put<'a>(&mut self, winners: &[(usize, usize)], text: impl Fn(usize) -> Option<&'a str>) -> Result<()> {
         for &(group, row) in winners {
-            let old = std::mem::replace(&mut self.lens[group], NULL_LEN);
-            if old != NULL_LEN {
-                self.live_bytes -= old as usize;
+            if self.valid.get_bit(group) && view_len(self.views[group]) > MAX_INLINE_VIEW_LEN as usize {
+                self.live_bytes -= view_len(self.views[group]);
             }
-            if let Some(text) = text(row) {
-                let len = match u32::try_from(text.len()) {
-                    Ok(len) if len != NULL_LEN => len,
-                    _ => return exec_err!("earliest(value, position): a value of {} bytes is too long", text.len()),
-                };
-                self.starts[group] = self.arena.len();
-                self.lens[group] = len;
-                self.arena.extend_from_slice(text.as_bytes());
-                self.live_bytes += text.len();
+            match text(row) {
+                Some(text) => {
+                    self.views[group] = append_view(&mut self.blocks, text.as_bytes())?;
+                    self.valid.set_bit(group, true);
+                    if text.len() > MAX_INLINE_VIEW_LEN as usize {
+                        self.live_bytes += text.len();
+                    }
+                }
+                None => {
+                    self.views[group] = 0;
+                    self.valid.set_bit(group, false);
+                }
             }
         }
-        if self.arena.len() > 2 * self.live_bytes + (1 << 20) {
-            self.compact();
+        if self.held_bytes() > 2 * self.live_bytes + (1 << 20) {
+            self.compact()?;
         }
         Ok(())
     }
 
-    /// Rewrites the arena with only the bytes the groups point at.
-    fn compact(&mut self) {
-        let mut arena = Vec::with_capacity(self.live_bytes);
-        for (start, &len) in self.starts.iter_mut().zip(&self.lens) {
-            if len != NULL_LEN {
-                let from = *start;
-                *start = arena.len();
-                arena.extend_from_slice(&self.arena[from..from + len as usize]);
+    /// Bytes in `blocks`, pointed at or not.
+    fn held_bytes(&self) -> usize {
+        self.blocks.iter().map(Vec::len).sum()
+    }
+
+    /// Rewrites the blocks with only the values the groups point at.
+    fn compact(&mut self) -> Result<()> {
+        let old = std::mem::take(&mut self.blocks);
+        for (group, view) in self.views.iter_mut().enumerate() {
+            if self.valid.get_bit(group) && view_len(*view) > MAX_INLINE_VIEW_LEN as usize {
+                *view = with_text(*view, &old, |text| append_view(&mut self.blocks, text.as_bytes()))?;
             }
         }
-        self.arena = arena;
+        Ok(())
     }
-}
 
-/// The text of the value at `start` with `len` bytes in `arena`.
-fn text(arena: &[u8], start: usize, len: u32) -> Option<&str> {
-    (len != NULL_LEN)
-        .then(|| std::str::from_utf8(&arena[start..start + len as usize]).expect("the arena holds whole UTF-8 values"))
+    /// The first `n` values, copied into an array of the store's type.
+    fn copy_first(&self, n: usize) -> ArrayRef {
+        let texts = (0..n).map(|group| self.valid.get_bit(group).then_some(self.views[group]));
+        let bytes: usize = texts.clone().flatten().map(view_len).sum();
+        macro_rules! build {
+            ($builder:expr) => {{
+                let mut b = $builder;
+                for view in texts {
+                    match view {
+                        Some(view) => with_text(view, &self.blocks, |t| b.append_value(t)),
+                        None => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }};
+        }
+        match self.data_type {
+            DataType::Utf8 => build!(StringBuilder::with_capacity(n, bytes)),
+            DataType::LargeUtf8 => build!(LargeStringBuilder::with_capacity(n, bytes)),
+            _ => build!(StringViewBuilder::with_capacity(n)),
+        }
+    }
 }
 
 impl ValueStore for StringStore {
     fn resize(&mut self, groups: usize) {
-        self.starts.resize(groups, 0);
-        self.lens.resize(groups, NULL_LEN);
+        self.views.resize(groups, 0);
+        self.valid.resize(groups);
     }
 
     fn set(&mut self, array: &ArrayRef, winners: &[(usize, usize)]) -> Result<()> {
@@ -532,43 +608,56 @@ impl ValueStore for StringStore {
     }
 
     fn take(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let starts = emit_to.take_needed(&mut self.starts);
-        let lens = emit_to.take_needed(&mut self.lens);
-        let bytes: usize = lens
-            .iter()
-            .filter(|&&len| len != NULL_LEN)
-            .map(|&len| len as usize)
-            .sum();
-        let arena = &self.arena;
-        let texts = starts.iter().zip(&lens).map(|(&start, &len)| text(arena, start, len));
-        let array: ArrayRef = match self.data_type {
-            DataType::Utf8 => {
-                let mut b = StringBuilder::with_capacity(lens.len(), bytes);
-                texts.for_each(|t| b.append_option(t));
-                Arc::new(b.finish())
-            }
-            DataType::LargeUtf8 => {
-                let mut b = LargeStringBuilder::with_capacity(lens.len(), bytes);
-                texts.for_each(|t| b.append_option(t));
-                Arc::new(b.finish())
-            }
-            _ => {
-                let mut b = StringViewBuilder::with_capacity(lens.len());
-                texts.for_each(|t| b.append_option(t));
-                Arc::new(b.finish())
-            }
+        if matches!((emit_to, &self.data_type), (EmitTo::All, DataType::Utf8View)) {
+            // the views and blocks as they are
+            let views = ScalarBuffer::from(std::mem::take(&mut self.views));
+            let blocks: Vec<Buffer> = std::mem::take(&mut self.blocks)
+                .into_iter()
+                .map(Buffer::from_vec)
+                .collect();
+            let valid = NullBuffer::new(take_bits(&mut self.valid, emit_to));
+            self.live_bytes = 0;
+            return Ok(Arc::new(StringViewArray::try_new(views, blocks, Some(valid))?));
+        }
+        let n = match emit_to {
+            EmitTo::All => self.views.len(),
+            EmitTo::First(n) => n,
         };
-        self.live_bytes -= bytes;
-        if self.lens.is_empty() {
-            self.arena.clear();
-        } else if matches!(emit_to, EmitTo::First(_)) {
-            self.compact();
+        let array = self.copy_first(n);
+        let emitted: usize = (0..n)
+            .filter(|&group| self.valid.get_bit(group))
+            .map(|group| view_len(self.views[group]))
+            .filter(|&len| len > MAX_INLINE_VIEW_LEN as usize)
+            .sum();
+        self.live_bytes -= emitted;
+        self.views.drain(..n);
+        take_bits(&mut self.valid, emit_to);
+        if self.views.is_empty() {
+            self.views = Vec::new();
+            self.blocks.clear();
+        } else {
+            self.compact()?;
         }
         Ok(array)
     }
 
     fn size(&self) -> usize {
-        self.arena.capacity() + self.starts.capacity() * size_of::<usize>() + self.lens.capacity() * size_of::<u32>()
+        self.views.capacity() * size_of::<u128>()
+            + self.valid.capacity() / 8
+            + self.blocks.iter().map(Vec::capacity).sum::<usize>()
+    }
+}
+
+/// Takes the bits of the groups `emit_to` names out of `bits`; the others
+/// stay, in order.
+fn take_bits(bits: &mut BooleanBufferBuilder, emit_to: EmitTo) -> BooleanBuffer {
+    let all = bits.finish();
+    match emit_to {
+        EmitTo::All => all,
+        EmitTo::First(n) => {
+            bits.append_buffer(&all.slice(n, all.len() - n));
+            all.slice(0, n)
+        }
     }
 }
 
@@ -580,7 +669,7 @@ mod tests {
     fn groups(data_type: &DataType) -> EarliestGroups {
         EarliestGroups {
             positions: Vec::new(),
-            seen: Vec::new(),
+            seen: BooleanBufferBuilder::new(0),
             values: store_for(data_type).unwrap(),
         }
     }
@@ -658,7 +747,7 @@ mod tests {
     }
 
     #[test]
-    fn emitting_the_first_groups_keeps_the_others_and_compacts_the_arena() {
+    fn emitting_the_first_groups_keeps_the_others_and_compacts_the_blocks() {
         let mut acc = groups(&DataType::Utf8);
         let v = strings(&[Some("aa"), Some("bb"), Some("cc")]);
         acc.update_batch(&[v, positions(&[Some(3), Some(2), Some(1)])], &[0, 1, 2], None, 3)
@@ -676,7 +765,7 @@ mod tests {
     }
 
     #[test]
-    fn an_arena_of_replaced_values_is_compacted() {
+    fn blocks_of_replaced_values_are_compacted() {
         let mut acc = groups(&DataType::Utf8);
         let long = "x".repeat(1 << 16);
         for position in (0..100).rev() {
@@ -687,6 +776,72 @@ mod tests {
         let held = acc.values.size();
         assert!(held < 4 << 20, "the store holds {held} bytes for one value");
         assert_eq!(acc.evaluate(EmitTo::All).unwrap().as_string::<i32>().value(0), long);
+    }
+
+    #[test]
+    fn views_short_and_long_values_nulls_and_several_blocks_come_out_whole() {
+        // 12 bytes stay in the view, 13 go to a block; values of 3 MB fill
+        // several blocks; group 3 ends NULL after a long value was replaced
+        let big: Vec<String> = (0..6).map(|i| format!("{i}").repeat(3 << 20)).collect();
+        let expected = [
+            Some("twelve bytes"),
+            Some("thirteen byte"),
+            Some(big[5].as_str()),
+            None,
+            Some(""),
+        ];
+        for data_type in [DataType::Utf8View, DataType::Utf8, DataType::LargeUtf8] {
+            let mut acc = groups(&data_type);
+            let v: Vec<Option<&str>> = (0..5).map(|i| Some(big[i].as_str())).collect();
+            let p = positions(&[Some(10), Some(11), Some(12), Some(13), Some(14)]);
+            acc.update_batch(&[strings(&v), p], &[0, 1, 2, 3, 4], None, 5).unwrap();
+            let v = strings(&[
+                Some("twelve bytes"),
+                Some("thirteen byte"),
+                Some(&big[5]),
+                None,
+                Some(""),
+            ]);
+            let p = positions(&[Some(1), Some(2), Some(3), Some(4), Some(5)]);
+            acc.update_batch(&[v, p], &[0, 1, 2, 3, 4], None, 5).unwrap();
+            let out = acc.evaluate(EmitTo::All).unwrap();
+            assert_eq!(out.data_type(), &data_type);
+            let out = datafusion::arrow::compute::cast(&out, &DataType::Utf8).unwrap();
+            assert_eq!(
+                out.as_string::<i32>().iter().collect::<Vec<_>>(),
+                expected,
+                "{data_type}"
+            );
+            assert_eq!(acc.values.size(), 0, "{data_type}: nothing is held after emitting all");
+        }
+    }
+
+    #[test]
+    fn emitting_the_first_views_keeps_the_long_values_of_the_others() {
+        let mut acc = groups(&DataType::Utf8View);
+        let long = |c: &str| c.repeat(40);
+        let (a, b, c) = (long("a"), long("b"), long("c"));
+        let v = strings(&[Some(&a), Some("short"), Some(&b), Some(&c)]);
+        acc.update_batch(
+            &[v, positions(&[Some(4), Some(3), Some(2), Some(1)])],
+            &[0, 1, 2, 3],
+            None,
+            4,
+        )
+        .unwrap();
+        let first = acc.evaluate(EmitTo::First(2)).unwrap();
+        assert_eq!(
+            first.as_string_view().iter().collect::<Vec<_>>(),
+            vec![Some(a.as_str()), Some("short")]
+        );
+        // the others are groups 0 and 1 now; an earlier copy replaces one
+        let v = strings(&[Some("replaced")]);
+        acc.update_batch(&[v, positions(&[Some(0)])], &[1], None, 2).unwrap();
+        let rest = acc.evaluate(EmitTo::All).unwrap();
+        assert_eq!(
+            rest.as_string_view().iter().collect::<Vec<_>>(),
+            vec![Some(b.as_str()), Some("replaced")]
+        );
     }
 
     #[test]
