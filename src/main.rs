@@ -2,6 +2,7 @@
 //! hands over to one of [`commands`]; every command lives in its own file.
 //!
 //! The rest of the binary, by what it does:
+//! - [`allocator`]: mimalloc, and how soon it returns freed memory;
 //! - [`sources`]: the orders and customer tables `answer` and `sql` read
 //!   (a topic, a file, customer batches, or the embedded default);
 //! - [`shell`]: datafusion-cli's hooks for a Pulse session;
@@ -19,6 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod allocator;
 mod cluster;
 mod commands;
 mod error;
@@ -30,16 +32,6 @@ mod sources;
 mod watch;
 
 pub use error::CliError;
-
-// Arrow allocates and frees large buffers for every batch; glibc's malloc
-// returns them to the kernel and faults them back in, mimalloc keeps them
-// (measured in bench/RESULTS.md). Built without transparent huge pages
-// (`no_thp`): with them, every first touch of a 2 MB region zeroes all of
-// it, which took a quarter of reading 1M customers. The feature
-// `system-allocator` leaves glibc's malloc in place, for heap profilers.
-#[cfg(not(feature = "system-allocator"))]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Live SQL over Kafka orders and S3 customer batches: which 3 industries
 /// changed most in the last 24 hours against their 30-day daily average?
@@ -83,6 +75,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    allocator::configure();
     let cli = Cli::parse();
     // Planning and (de)serialising deep plans recurses: Ballista's own
     // scheduler runs on 32 MB stacks, and so does every Pulse command.
