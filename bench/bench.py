@@ -90,7 +90,8 @@ NOTES = [
     "(200,000 messages of one partition of `orders_sf10` took 98 s, read by hand after the run), so its "
     "figures are the broker's, and its SF10 answer stopped on the scan's 120 s no-progress timeout "
     "(`kafka.timeout`); `bench/run` now runs Tansu at SF1 only.",
-    "Pulse runs with its defaults: `target_partitions` = cores, `--memory-limit 2G` for `pulse answer`. "
+    "Pulse runs with its defaults: `target_partitions` = cores; `pulse answer`'s `--memory-limit` is 80% of the "
+    "machine's memory (2G before 2026-12-03). "
     "The peers run with theirs (Spark: local[*], driver memory 4g, 8 shuffle partitions).",
 ]
 

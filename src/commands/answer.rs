@@ -55,15 +55,18 @@ pub struct AnswerArgs {
     #[arg(long)]
     all: bool,
     /// Memory for joins, aggregations and sorts, e.g. 512M or 4G; beyond it
-    /// they spill to disk. 0 means no limit.
+    /// they spill to disk. 0 means no limit. By default 80% of the memory
+    /// the process may use (the machine's, or its cgroup's limit if lower).
     //
     // The pool gives each operator that can spill an equal share of it,
-    // counting every one the plan starts whether it holds memory or not, so the
-    // deduplication of 10M orders spills under any limit that keeps memory
-    // low. 2G measured best at 10M orders (bench/README.md): 1G was about
-    // 10% slower at the same peak RSS, 3G and 4G slower and larger.
-    #[arg(long, value_name = "SIZE", default_value = "2G")]
-    memory_limit: String,
+    // counting every one the plan starts whether it holds memory or not
+    // (some 20 in the answer's plan), so a fixed 2G made the deduplication
+    // of 10M orders spill at about 100 MB a partition: 3.5-3.7 s against
+    // 2.7-3.0 s without spilling, at 1.2-1.3 GB (bench/README.md). A limit
+    // from the machine's memory, as DuckDB sets its own, spills only when
+    // memory runs short.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
     #[command(flatten)]
     watch: WatchArgs,
     #[command(flatten)]
@@ -74,6 +77,36 @@ pub struct AnswerArgs {
 
 /// A Pulse session whose operators share `limit` bytes (none if 0), fairly
 /// among those that can spill.
+/// `--memory-limit` when it is not given: 80% of the memory this process
+/// may use, the machine's or its cgroup's limit, whichever is lower; 2G
+/// where neither can be read (not Linux).
+fn default_memory_limit() -> usize {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let machine = read("/proc/meminfo").and_then(|text| mem_total(&text));
+    let cgroup = read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+        .and_then(|text| cgroup_limit(&text));
+    let usable = match (machine, cgroup) {
+        (Some(m), Some(c)) => m.min(c),
+        (m, c) => m.or(c).unwrap_or(5 << 29),
+    };
+    usable / 5 * 4
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+fn mem_total(meminfo: &str) -> Option<usize> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// A cgroup's memory limit in bytes; `None` for none (`max`, or cgroup
+/// v1's page-rounded `i64::MAX`).
+fn cgroup_limit(text: &str) -> Option<usize> {
+    let bytes: u64 = text.trim().parse().ok()?;
+    (bytes < 1 << 62).then(|| usize::try_from(bytes).ok()).flatten()
+}
+
 fn answer_context(limit: usize) -> Result<SessionContext, CliError> {
     let mut runtime = RuntimeEnvBuilder::new();
     if limit > 0 {
@@ -94,9 +127,10 @@ pub async fn run(mut args: AnswerArgs) -> Result<(), CliError> {
         // a session that lives on keeps what it decoded
         args.cache.apply(&mut args.sources)?;
     }
-    let ctx = args
-        .cluster
-        .connect(answer_context(parse_size("--memory-limit", &args.memory_limit)?)?)?;
+    let ctx = args.cluster.connect(answer_context(match &args.memory_limit {
+        Some(size) => parse_size("--memory-limit", size)?,
+        None => default_memory_limit(),
+    })?)?;
     let loaded = load(&ctx, &args.sources).await?;
     eprintln!("pulse: answering on {}", loaded.description);
     set_as_of(&ctx, args.as_of.as_deref())?;
@@ -247,4 +281,28 @@ async fn print_table(out: &mut impl Write, view: &str, batches: &[RecordBatch], 
         writeln!(out, "{rank:>2} {name:<16} {label:>9} |{bar}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_memory_limit_reads_the_machine_and_the_cgroup() {
+        let meminfo = "MemTotal:       24576000 kB\nMemFree:         1000 kB\n";
+        assert_eq!(mem_total(meminfo), Some(24_576_000 * 1024));
+        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
+        assert_eq!(cgroup_limit("max\n"), None);
+        assert_eq!(cgroup_limit("9223372036854771712\n"), None, "cgroup v1 without a limit");
+        assert_eq!(cgroup_limit("4294967296\n"), Some(4 << 30));
+        // on this machine: some memory, at most all of it
+        let limit = default_memory_limit();
+        assert!(limit > 0);
+        if let Some(total) = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| mem_total(&t))
+        {
+            assert!(limit <= total / 5 * 4, "{limit} of {total}");
+        }
+    }
 }
