@@ -11,7 +11,7 @@
 //! mimalloc 3 purges freed memory 1 s after the free; an aggregation that
 //! grows its hash table and vectors frees the old ones while it builds the
 //! new, so for that second the process holds both. [`configure`] sets the
-//! delay to 10 ms, mimalloc 2's: the 10M-order answer from Parquet peaked at
+//! delay to 10 ms, mimalloc 2's (`MIMALLOC_PURGE_DELAY` still overrides it): the 10M-order answer from Parquet peaked at
 //! 1.16-1.27 GB instead of 1.59-1.64 GB, 0.1-0.2 s slower (bench/README.md).
 //!
 //! What must stay true: [`configure`] runs before any other thread starts
@@ -23,6 +23,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How long mimalloc waits before it returns freed memory, in milliseconds.
+#[cfg(not(feature = "system-allocator"))]
 pub const PURGE_DELAY_MS: i64 = 10;
 
 /// `mi_option_purge_delay` in mimalloc 3.3's `mi_option_t` (libmimalloc-sys
@@ -34,7 +35,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 #[cfg(not(feature = "system-allocator"))]
 const MI_VERSION: i32 = 30302;
 
-/// Sets mimalloc's purge delay; call it first in `main`, on the only thread.
+/// Sets mimalloc's purge delay unless `MIMALLOC_PURGE_DELAY` does; call it
+/// first in `main`, on the only thread.
 #[cfg(not(feature = "system-allocator"))]
 #[allow(unsafe_code)]
 pub fn configure() {
@@ -42,7 +44,7 @@ pub fn configure() {
     // before the runtime starts any other thread, as mimalloc requires.
     unsafe {
         if libmimalloc_sys::mi_version() == MI_VERSION {
-            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS as std::ffi::c_long);
+            libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS as std::ffi::c_long);
         }
     }
 }

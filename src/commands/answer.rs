@@ -75,17 +75,18 @@ pub struct AnswerArgs {
     cluster: ClusterArgs,
 }
 
-/// A Pulse session whose operators share `limit` bytes (none if 0), fairly
-/// among those that can spill.
 /// `--memory-limit` when it is not given: 80% of the memory this process
-/// may use, the machine's or its cgroup's limit, whichever is lower; 2G
-/// where neither can be read (not Linux).
+/// may use, the machine's or the lowest limit of its cgroups, whichever is
+/// lower; 2G where neither can be read (not Linux).
 fn default_memory_limit() -> usize {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let machine = read("/proc/meminfo").and_then(|text| mem_total(&text));
-    let cgroup = read("/sys/fs/cgroup/memory.max")
-        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
-        .and_then(|text| cgroup_limit(&text));
+    let cgroup = read("/proc/self/cgroup").and_then(|text| {
+        cgroup_dirs(&text)
+            .iter()
+            .filter_map(|dir| read(dir).and_then(|limit| cgroup_limit(&limit)))
+            .min()
+    });
     let usable = match (machine, cgroup) {
         (Some(m), Some(c)) => m.min(c),
         (m, c) => m.or(c).unwrap_or(5 << 29),
@@ -107,6 +108,43 @@ fn cgroup_limit(text: &str) -> Option<usize> {
     (bytes < 1 << 62).then(|| usize::try_from(bytes).ok()).flatten()
 }
 
+/// The memory-limit files of the process's cgroup and of every cgroup above
+/// it, from `/proc/self/cgroup`: cgroup v2's `memory.max` (line `0::/path`)
+/// and v1's `memory.limit_in_bytes` (the `memory` controller's line).
+fn cgroup_dirs(proc_self_cgroup: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    for line in proc_self_cgroup.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        let (root, file) = if controllers.is_empty() {
+            ("/sys/fs/cgroup", "memory.max")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            ("/sys/fs/cgroup/memory", "memory.limit_in_bytes")
+        } else {
+            continue;
+        };
+        let mut dir = std::path::Path::new(path);
+        loop {
+            let relative = dir.to_string_lossy();
+            let relative = relative.trim_start_matches('/');
+            files.push(if relative.is_empty() {
+                format!("{root}/{file}")
+            } else {
+                format!("{root}/{relative}/{file}")
+            });
+            match dir.parent() {
+                Some(parent) => dir = parent,
+                None => break,
+            }
+        }
+    }
+    files
+}
+
+/// A Pulse session whose operators share `limit` bytes (none if 0), fairly
+/// among those that can spill.
 fn answer_context(limit: usize) -> Result<SessionContext, CliError> {
     let mut runtime = RuntimeEnvBuilder::new();
     if limit > 0 {
@@ -295,6 +333,23 @@ mod tests {
         assert_eq!(cgroup_limit("max\n"), None);
         assert_eq!(cgroup_limit("9223372036854771712\n"), None, "cgroup v1 without a limit");
         assert_eq!(cgroup_limit("4294967296\n"), Some(4 << 30));
+        assert_eq!(
+            cgroup_dirs("0::/system.slice/pulse.service\n"),
+            [
+                "/sys/fs/cgroup/system.slice/pulse.service/memory.max",
+                "/sys/fs/cgroup/system.slice/memory.max",
+                "/sys/fs/cgroup/memory.max",
+            ]
+        );
+        assert_eq!(
+            cgroup_dirs("12:cpu,cpuacct:/x\n4:memory:/docker/abc\n"),
+            [
+                "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes",
+                "/sys/fs/cgroup/memory/docker/memory.limit_in_bytes",
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            ]
+        );
+        assert_eq!(cgroup_dirs("0::/\n"), ["/sys/fs/cgroup/memory.max"]);
         // on this machine: some memory, at most all of it
         let limit = default_memory_limit();
         assert!(limit > 0);
