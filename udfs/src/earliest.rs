@@ -50,12 +50,12 @@
 use std::mem::size_of;
 use std::sync::Arc;
 
-use datafusion::arrow::array::BooleanBufferBuilder;
 use datafusion::arrow::array::{
-    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, ByteView, Int64Array, LargeStringBuilder,
-    MAX_INLINE_VIEW_LEN, PrimitiveArray, StringBuilder, StringViewArray, StringViewBuilder, StructArray, make_view,
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, BooleanBufferBuilder, ByteView, Int64Array,
+    MAX_INLINE_VIEW_LEN, PrimitiveArray, StringViewArray, StructArray, make_view,
 };
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Date64Type, Decimal128Type, Decimal256Type, Field, FieldRef, Fields, Float32Type,
     Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
@@ -555,30 +555,8 @@ impl StringStore {
                 *view = with_text(*view, &old, |text| append_view(&mut self.blocks, text.as_bytes()))?;
             }
         }
+        self.live_bytes = self.held_bytes();
         Ok(())
-    }
-
-    /// The first `n` values, copied into an array of the store's type.
-    fn copy_first(&self, n: usize) -> ArrayRef {
-        let texts = (0..n).map(|group| self.valid.get_bit(group).then_some(self.views[group]));
-        let bytes: usize = texts.clone().flatten().map(view_len).sum();
-        macro_rules! build {
-            ($builder:expr) => {{
-                let mut b = $builder;
-                for view in texts {
-                    match view {
-                        Some(view) => with_text(view, &self.blocks, |t| b.append_value(t)),
-                        None => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }};
-        }
-        match self.data_type {
-            DataType::Utf8 => build!(StringBuilder::with_capacity(n, bytes)),
-            DataType::LargeUtf8 => build!(LargeStringBuilder::with_capacity(n, bytes)),
-            _ => build!(StringViewBuilder::with_capacity(n)),
-        }
     }
 }
 
@@ -608,41 +586,37 @@ impl ValueStore for StringStore {
     }
 
     fn take(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        if matches!((emit_to, &self.data_type), (EmitTo::All, DataType::Utf8View)) {
-            // the views and blocks as they are, without the bytes of values
-            // replaced since the last compaction
-            if self.held_bytes() > self.live_bytes {
-                self.compact()?;
+        let array = match emit_to {
+            EmitTo::All => {
+                // the views and blocks become the array's, without the bytes
+                // of values replaced since the last compaction
+                if self.held_bytes() > self.live_bytes {
+                    self.compact()?;
+                }
+                let blocks: Vec<Buffer> = std::mem::take(&mut self.blocks)
+                    .into_iter()
+                    .map(Buffer::from_vec)
+                    .collect();
+                self.live_bytes = 0;
+                let views = ScalarBuffer::from(std::mem::take(&mut self.views));
+                let valid = NullBuffer::new(take_bits(&mut self.valid, emit_to));
+                StringViewArray::try_new(views, blocks, Some(valid))?
             }
-            let views = ScalarBuffer::from(std::mem::take(&mut self.views));
-            let blocks: Vec<Buffer> = std::mem::take(&mut self.blocks)
-                .into_iter()
-                .map(Buffer::from_vec)
-                .collect();
-            let valid = NullBuffer::new(take_bits(&mut self.valid, emit_to));
-            self.live_bytes = 0;
-            return Ok(Arc::new(StringViewArray::try_new(views, blocks, Some(valid))?));
-        }
-        let n = match emit_to {
-            EmitTo::All => self.views.len(),
-            EmitTo::First(n) => n,
+            EmitTo::First(n) => {
+                // the others keep the blocks: the first n get a copy of the
+                // bytes they point at (`gc`), and the others are compacted
+                let blocks: Vec<Buffer> = self.blocks.iter().map(Buffer::from_slice_ref).collect();
+                let views = ScalarBuffer::from(self.views.drain(..n).collect::<Vec<_>>());
+                let valid = NullBuffer::new(take_bits(&mut self.valid, emit_to));
+                let array = StringViewArray::try_new(views, blocks, Some(valid))?.gc();
+                self.compact()?;
+                array
+            }
         };
-        let array = self.copy_first(n);
-        let emitted: usize = (0..n)
-            .filter(|&group| self.valid.get_bit(group))
-            .map(|group| view_len(self.views[group]))
-            .filter(|&len| len > MAX_INLINE_VIEW_LEN as usize)
-            .sum();
-        self.live_bytes -= emitted;
-        self.views.drain(..n);
-        take_bits(&mut self.valid, emit_to);
-        if self.views.is_empty() {
-            self.views = Vec::new();
-            self.blocks.clear();
-        } else {
-            self.compact()?;
+        match self.data_type {
+            DataType::Utf8View => Ok(Arc::new(array)),
+            ref other => Ok(cast(&array, other)?),
         }
-        Ok(array)
     }
 
     fn size(&self) -> usize {
@@ -815,7 +789,7 @@ mod tests {
                 let held: usize = out.as_string_view().data_buffers().iter().map(|b| b.len()).sum();
                 assert_eq!(held, "thirteen byte".len() + big[5].len());
             }
-            let out = datafusion::arrow::compute::cast(&out, &DataType::Utf8).unwrap();
+            let out = cast(&out, &DataType::Utf8).unwrap();
             assert_eq!(
                 out.as_string::<i32>().iter().collect::<Vec<_>>(),
                 expected,
