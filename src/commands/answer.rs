@@ -56,7 +56,7 @@ pub struct AnswerArgs {
     all: bool,
     /// Memory for joins, aggregations and sorts, e.g. 512M or 4G; beyond it
     /// they spill to disk. 0 means no limit. By default 80% of the memory
-    /// the process may use (the machine's, or its cgroup's limit if lower).
+    /// the process may use (the machine's, or its cgroups' lowest limit if lower).
     //
     // The pool gives each operator that can spill an equal share of it,
     // counting every one the plan starts whether it holds memory or not
@@ -82,7 +82,7 @@ fn default_memory_limit() -> usize {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let machine = read("/proc/meminfo").and_then(|text| mem_total(&text));
     let cgroup = read("/proc/self/cgroup").and_then(|text| {
-        cgroup_dirs(&text)
+        cgroup_limit_files(&text)
             .iter()
             .filter_map(|dir| read(dir).and_then(|limit| cgroup_limit(&limit)))
             .min()
@@ -111,7 +111,7 @@ fn cgroup_limit(text: &str) -> Option<usize> {
 /// The memory-limit files of the process's cgroup and of every cgroup above
 /// it, from `/proc/self/cgroup`: cgroup v2's `memory.max` (line `0::/path`)
 /// and v1's `memory.limit_in_bytes` (the `memory` controller's line).
-fn cgroup_dirs(proc_self_cgroup: &str) -> Vec<String> {
+fn cgroup_limit_files(proc_self_cgroup: &str) -> Vec<String> {
     let mut files = Vec::new();
     for line in proc_self_cgroup.lines() {
         let mut fields = line.splitn(3, ':');
@@ -125,19 +125,12 @@ fn cgroup_dirs(proc_self_cgroup: &str) -> Vec<String> {
         } else {
             continue;
         };
-        let mut dir = std::path::Path::new(path);
-        loop {
+        for dir in std::path::Path::new(path).ancestors() {
             let relative = dir.to_string_lossy();
-            let relative = relative.trim_start_matches('/');
-            files.push(if relative.is_empty() {
-                format!("{root}/{file}")
-            } else {
-                format!("{root}/{relative}/{file}")
+            files.push(match relative.trim_start_matches('/') {
+                "" => format!("{root}/{file}"),
+                relative => format!("{root}/{relative}/{file}"),
             });
-            match dir.parent() {
-                Some(parent) => dir = parent,
-                None => break,
-            }
         }
     }
     files
@@ -334,7 +327,7 @@ mod tests {
         assert_eq!(cgroup_limit("9223372036854771712\n"), None, "cgroup v1 without a limit");
         assert_eq!(cgroup_limit("4294967296\n"), Some(4 << 30));
         assert_eq!(
-            cgroup_dirs("0::/system.slice/pulse.service\n"),
+            cgroup_limit_files("0::/system.slice/pulse.service\n"),
             [
                 "/sys/fs/cgroup/system.slice/pulse.service/memory.max",
                 "/sys/fs/cgroup/system.slice/memory.max",
@@ -342,14 +335,14 @@ mod tests {
             ]
         );
         assert_eq!(
-            cgroup_dirs("12:cpu,cpuacct:/x\n4:memory:/docker/abc\n"),
+            cgroup_limit_files("12:cpu,cpuacct:/x\n4:memory:/docker/abc\n"),
             [
                 "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes",
                 "/sys/fs/cgroup/memory/docker/memory.limit_in_bytes",
                 "/sys/fs/cgroup/memory/memory.limit_in_bytes",
             ]
         );
-        assert_eq!(cgroup_dirs("0::/\n"), ["/sys/fs/cgroup/memory.max"]);
+        assert_eq!(cgroup_limit_files("0::/\n"), ["/sys/fs/cgroup/memory.max"]);
         // on this machine: some memory, at most all of it
         let limit = default_memory_limit();
         assert!(limit > 0);
