@@ -43,6 +43,17 @@ SCALES = {
 BATCH_EVERY_HOURS = "248"  # 31 days / 3
 PUSHDOWN_DAYS = 90
 PUSHDOWN_ORDERS_PER_DAY = 1_000_000 / 31
+# issue 16: the pushdown query's planning should not grow with the number
+# of partitions (one look-up round trip for all of them, the checking
+# fetches of all partitions in one request). Measured on small topics of the
+# same orders split 1, 8 and 64 ways; the target allows 1.5× between the
+# fewest and the most, and names what the broker's look-ups take alone.
+# Planning takes tens of milliseconds here, so each figure is the median of
+# at least PLANNING_RUNS runs.
+PLANNING_PARTITIONS = [1, 8, 64]
+PLANNING_RUNS = 5
+PLANNING_ORDERS_PER_DAY = 240
+PLANNING_SPREAD = 1.5
 
 # noida-db 0.2.3 answers a fetch with the rest of the partition, whatever
 # fetch.max.bytes says; librdkafka refuses a response over
@@ -368,13 +379,22 @@ def generate(pulse, data, scale, broker, produce=True):
     return d
 
 
-def generate_pushdown_topic(pulse, data, broker, orders_per_day=PUSHDOWN_ORDERS_PER_DAY):
-    topic = f"orders_{PUSHDOWN_DAYS}d"
-    log(f"pushdown: producing {PUSHDOWN_DAYS} days of orders ({orders_per_day:,.0f} a day) to topic {topic}")
+def generate_pushdown_topic(pulse, data, broker, orders_per_day=PUSHDOWN_ORDERS_PER_DAY, partitions=6, topic=None):
+    topic = topic or f"orders_{PUSHDOWN_DAYS}d"
+    log(f"pushdown: producing {PUSHDOWN_DAYS} days of orders ({orders_per_day:,.0f} a day) to topic {topic} "
+        f"({partitions} partitions)")
     run([pulse.bin, "generate", "--seed", SEED, "--customers", "100000", "--days", str(PUSHDOWN_DAYS),
          "--orders-per-day", f"{orders_per_day:.3f}", "--end", END, "--brokers", broker.address,
-         "--topic", topic, "--partitions", "6"]).check()
+         "--topic", topic, "--partitions", str(partitions)]).check()
     return topic
+
+
+def generate_planning_topics(pulse, data, broker):
+    """The topics of `planning_by_partitions`: the same orders (the same
+    seed, days and daily rate) split into each of PLANNING_PARTITIONS."""
+    return {n: generate_pushdown_topic(pulse, data, broker, PLANNING_ORDERS_PER_DAY, n,
+                                       f"orders_{PUSHDOWN_DAYS}d_{n}p")
+            for n in PLANNING_PARTITIONS}
 
 
 # --- workloads --------------------------------------------------------------
@@ -423,18 +443,28 @@ def messages_read(explain_text):
     return int(sum(float(n) * units[u] for n, u in found))
 
 
-def pushdown(pulse, d_sf1, broker, topic, repeat):
+def pushdown_window():
+    """The WHERE clause of the pushdown query: the last 24 hours before END."""
     t = datetime.fromisoformat(END.replace("Z", "+00:00"))
     lo = (t - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     hi = t.strftime("%Y-%m-%dT%H:%M:%SZ")
-    where = f"WHERE \"timestamp\" >= TIMESTAMP '{lo}' AND \"timestamp\" < TIMESTAMP '{hi}'"
+    return f"WHERE \"timestamp\" >= TIMESTAMP '{lo}' AND \"timestamp\" < TIMESTAMP '{hi}'"
+
+
+def kafka_table(broker, topic, name, options):
+    """CREATE EXTERNAL TABLE `name` over `topic` with the broker's table
+    options and `options` (", 'key' 'value'" pairs)."""
+    table_options = "".join(f", '{k}' '{v}'" for k, v in broker.table_options.items())
+    return (f"CREATE EXTERNAL TABLE {name} STORED AS KAFKA LOCATION 'kafka://{broker.address}/{topic}' "
+            f"OPTIONS ('kafka.malformed' 'dead_letter'{table_options}{options})")
+
+
+def pushdown(pulse, d_sf1, broker, topic, repeat, planning_topics=None):
+    where = pushdown_window()
     sources = ["--brokers", broker.address, "--topic", topic, *broker.kafka_option, "--customers", d_sf1 / "customers"]
 
-    table_options = "".join(f", '{k}' '{v}'" for k, v in broker.table_options.items())
-
     def create(name, options):
-        return (f"CREATE EXTERNAL TABLE {name} STORED AS KAFKA LOCATION 'kafka://{broker.address}/{topic}' "
-                f"OPTIONS ('kafka.malformed' 'dead_letter'{table_options}{options})")
+        return kafka_table(broker, topic, name, options)
 
     out = {}
     for name, table, pre in [
@@ -458,6 +488,33 @@ def pushdown(pulse, d_sf1, broker, topic, repeat):
             out["topic_messages"] = int(last_csv_table(explain.stdout)[1][0][0])
     log("pushdown: " + ", ".join(f"{k} {v['seconds']:.3f} s reading {v['messages_read']:,}"
                                  for k, v in out.items() if isinstance(v, dict)))
+    if planning_topics:
+        out["planning"] = planning_by_partitions(pulse, d_sf1, broker, planning_topics, repeat)
+    return out
+
+
+def planning_by_partitions(pulse, d_sf1, broker, topics, repeat):
+    """The pushdown query's planning (`EXPLAIN`: the cut, the broker's
+    timestamp look-ups and Pulse's checking fetches) on topics of the same
+    orders split into 1, 6 and 24 partitions, with the look-ups checked
+    (the default) and trusted (`'kafka.timestamp_lookup' 'broker'`: no
+    checking fetches, so what is left is the cut and the broker's
+    look-ups). Medians of `repeat` runs, and at least PLANNING_RUNS."""
+    out = []
+    for n, topic in topics.items():
+        sources = ["--brokers", broker.address, "--topic", topic, *broker.kafka_option,
+                   "--customers", d_sf1 / "customers"]
+        row = {"partitions": n}
+        for name, table, pre in [
+            ("checked", "orders", []),
+            ("trusted", "orders_trusted",
+             [kafka_table(broker, topic, "orders_trusted", ", 'kafka.timestamp_lookup' 'broker'")]),
+        ]:
+            query = f"EXPLAIN SELECT count(*) AS n, sum(amount) AS total FROM {table} {pushdown_window()}"
+            times = [Pulse.elapsed(pulse.sql(sources, *pre, query))[-1] for _ in range(max(repeat, PLANNING_RUNS))]
+            row[f"{name}_s"] = statistics.median(times)
+        out.append(row)
+        log(f"pushdown planning, {n} partitions: {row['checked_s']:.3f} s checked, {row['trusted_s']:.3f} s trusted")
     return out
 
 
@@ -578,9 +635,10 @@ def second_broker(pulse, tansu_bin, data, repeat):
         # at the full rate (2026-12-01); fewer orders a day leave the
         # pushed-down query less to gain, so the ratio is not flattered
         topic = generate_pushdown_topic(pulse, data, tansu, PUSHDOWN_ORDERS_PER_DAY / 10)
+        planning_topics = generate_planning_topics(pulse, data, tansu)
         tansu.wait_idle()
         out = {"broker": tansu.name, "scan": [scan_throughput(pulse, "sf1", d, tansu, repeat)],
-               "pushdown": pushdown(pulse, d, tansu, topic, repeat), "answers": []}
+               "pushdown": pushdown(pulse, d, tansu, topic, repeat, planning_topics), "answers": []}
         _, reference = answer_pulse(pulse, ["--orders", d / "orders.jsonl", "--customers", d / "customers"])
         kafka = ["--brokers", tansu.address, "--topic", "orders_sf1", *tansu.kafka_option,
                  "--customers", d / "customers"]
@@ -944,6 +1002,19 @@ def pushdown_table(w, p):
       + (f"; trusting the broker's timestamp answers (`'kafka.timestamp_lookup' 'broker'`, no checking "
          f"fetches): **{p['off']['seconds'] / p['on, broker trusted']['seconds']:.1f}×**."
          if "on, broker trusted" in p else ".") + "\n")
+    if p.get("planning"):
+        w(f"Planning against the number of partitions (issue 16): the same query's `EXPLAIN` on topics of the "
+          f"same {PUSHDOWN_DAYS} days of orders ({PLANNING_ORDERS_PER_DAY} a day) split into "
+          f"{', '.join(str(x['partitions']) for x in p['planning'])} partitions, median of the runs. *Checked* is "
+          "the default (the broker's timestamp look-ups for every partition in one request, then Pulse's checking "
+          "fetches of every partition in one request); *trusted* (`'kafka.timestamp_lookup' 'broker'`) leaves "
+          "out Pulse's checks, so what it takes is the cut and the broker's look-ups.\n")
+        w("| partitions | planning, checked, s | planning, trusted, s | Pulse's checks, s |")
+        w("|---|---|---|---|")
+        for x in p["planning"]:
+            w(f"| {x['partitions']} | {x['checked_s']:.3f} | {x['trusted_s']:.3f} | "
+              f"{x['checked_s'] - x['trusted_s']:.3f} |")
+        w("")
 
 
 def write_report(results, path, plot_path):
@@ -1173,6 +1244,15 @@ def pushdown_targets(out, p, broker):
         trusted = p["off"]["seconds"] / p["on, broker trusted"]["seconds"]
         out.append({"target": f"pushdown{broker}, broker's answers trusted: ≥ 20× faster than without",
                     "measured": f"{trusted:.1f}×", "met": trusted >= 20})
+    if p.get("planning"):
+        few, most = p["planning"][0], p["planning"][-1]
+        spread = most["checked_s"] / few["checked_s"]
+        broker_spread = most["trusted_s"] / few["trusted_s"]
+        out.append({"target": f"pushdown{broker}: planning independent of the partition count "
+                              f"({most['partitions']} partitions ≤ {PLANNING_SPREAD}× {few['partitions']})",
+                    "measured": f"{spread:.2f}× ({most['checked_s']:.3f} s vs {few['checked_s']:.3f} s; "
+                                f"the cut and the broker's look-ups alone {broker_spread:.2f}×)",
+                    "met": spread <= PLANNING_SPREAD})
 
 
 def targets(results):
@@ -1304,12 +1384,13 @@ def main():
         needs_orders = workloads & {"scan", "answers", "lake", "live", "cluster"}
         dirs = {s: generate(pulse, a.data, s, broker, produce=bool(needs_orders)) for s in scales}
         topic = generate_pushdown_topic(pulse, a.data, broker) if "pushdown" in workloads else None
+        planning_topics = generate_planning_topics(pulse, a.data, broker) if topic else None
         broker.wait_idle()
         if "scan" in workloads:
             results["scan"] = [scan_throughput(pulse, s, dirs[s], broker, a.repeat if s == "sf1" else 1)
                                for s in scales]
         if topic:
-            results["pushdown"] = pushdown(pulse, dirs[scales[0]], broker, topic, a.repeat)
+            results["pushdown"] = pushdown(pulse, dirs[scales[0]], broker, topic, a.repeat, planning_topics)
         if "answers" in workloads:
             results["answers"] = [answers(pulse, a.venv, s, dirs[s], broker, engines, a.repeat) for s in scales]
         if "lake" in workloads:
