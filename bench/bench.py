@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -614,7 +615,64 @@ def answers(pulse, venv, scale, d, broker, engines, repeat):
             state = "same answer" if entry["equal"] else f"NOT COMPARABLE: {entry.get('error')}"
             log(f"answer {scale} {fmt} {engine}: {r.seconds:.2f} s, {r.peak_mb:.0f} MB, {state}")
     out["top3"] = [row[1] for row in reference[1][:3]] if reference else []
+    if "pulse" in engines:
+        out["profile"] = {fmt: profile_answer(pulse, ["--orders", d / f"orders.{fmt}", "--customers", d / "customers"])
+                          for fmt in ["jsonl", "parquet"]}
     return out
+
+
+# Where a profile's samples go, by the first pattern a symbol matches
+# (issue 16: "the profile of what is left"); a symbol matching none is "other".
+PROFILE_PARTS = [
+    ("reading JSON (Pulse's reader, numbers, decimals, times)",
+     ["pulse_engine::messages", "rfc3339", "from_utf8", "memchr"]),
+    ("reading Parquet (decoding, decompressing)", ["parquet::", "zstd", "snap::", "ZSTD_"]),
+    ("grouping tables (the order ids, the customers), packed keys, `earliest`",
+     ["earliest", "ArrowBytes", "GroupValues", "hashbrown", "short_keys"]),
+    ("accumulators (sums, counts) and joins", ["aggregates::", "groups_accumulator", "joins::", "hash_utils"]),
+    ("Arrow kernels (filters, casts, takes, concatenation)", ["arrow_select", "arrow_cast", "arrow_arith",
+                                                              "arrow_ord", "arrow_string", "arrow_data"]),
+    ("copies and memory (memmove, the allocator)", ["memmove", "memcpy", "memset", "mi_", "_mi_"]),
+    ("the kernel (page faults, reads, scheduling)", ["[k]"]),
+]
+PROFILE_TOP = 15
+
+
+def profile_answer(pulse, sources):
+    """`perf record` (user and kernel time, 499 samples a second, no call
+    graphs) of one more `pulse answer` on `sources`, after the timed runs:
+    the share of samples of each part of PROFILE_PARTS and the PROFILE_TOP
+    symbols that took the most. Without `perf` (bench/run installs
+    linux-perf), says so."""
+    if not shutil.which("perf"):
+        return {"error": "perf is not installed"}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "perf.data"
+        r = run(["perf", "record", "-F", "499", "-o", data, "--", pulse.bin, "answer", *sources, "--as-of", END,
+                 "--all", "--format", "csv"])
+        if r.code != 0:
+            return {"error": failure(r)}
+        report = run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol",
+                      "--percent-limit", "0.05"])
+        if report.code != 0:
+            return {"error": failure(report)}
+    rows = []
+    for line in report.stdout.splitlines():
+        m = re.match(r"\s*([0-9.]+)%\s+(\S+)\s+(\[[.k]\])\s+(.*)", line)
+        if m:
+            # the symbol, without the padding and IPC columns after it
+            symbol = re.split(r"\s{2,}", m.group(4).strip())[0]
+            rows.append((float(m.group(1)), m.group(2), m.group(3), symbol))
+    parts = {name: 0.0 for name, _ in PROFILE_PARTS}
+    parts["other"] = 0.0
+    for share, _, kind, symbol in rows:
+        text = f"{kind} {symbol}"
+        name = next((n for n, patterns in PROFILE_PARTS if any(x in text for x in patterns)), "other")
+        parts[name] += share
+    # the symbols under the report's limit are "other" too
+    parts["other"] = max(0.0, 100.0 - sum(v for k, v in parts.items() if k != "other"))
+    return {"wall_s": r.seconds, "parts": parts,
+            "top": [{"share": share, "where": dso, "symbol": symbol} for share, dso, _, symbol in rows[:PROFILE_TOP]]}
 
 
 def second_broker(pulse, tansu_bin, data, repeat):
@@ -1017,6 +1075,29 @@ def pushdown_table(w, p):
         w("")
 
 
+def profile_section(w, scale, profile):
+    """What is left: where the samples of `profile_answer` went."""
+    inputs = [fmt for fmt in profile if "parts" in profile[fmt]]
+    w(f"#### Where Pulse's time goes ({scale})\n")
+    w("`perf record -F 499` (user and kernel time of every thread, no call graphs) of one more `pulse answer` "
+      "on each file after the timed runs; the share of the samples by part (the first of `PROFILE_PARTS` in "
+      "`bench.py` a symbol matches), then the symbols that took the most.\n")
+    for fmt in profile:
+        if "error" in profile[fmt]:
+            w(f"- {fmt}: not profiled: {profile[fmt]['error']}")
+    if not inputs:
+        w("")
+        return
+    w("| part | " + " | ".join(f"{fmt} ({profile[fmt]['wall_s']:.2f} s)" for fmt in inputs) + " |")
+    w("|---|" + "---|" * len(inputs))
+    for name in profile[inputs[0]]["parts"]:
+        w(f"| {name} | " + " | ".join(f"{profile[fmt]['parts'].get(name, 0):.1f}%" for fmt in inputs) + " |")
+    w("")
+    for fmt in inputs:
+        w(f"Top symbols, {fmt}: " + "; ".join(
+            f"`{t['symbol'][:100]}` {t['share']:.1f}%" for t in profile[fmt]["top"]) + ".\n")
+
+
 def write_report(results, path, plot_path):
     L = []
     w = L.append
@@ -1077,6 +1158,8 @@ def write_report(results, path, plot_path):
             w(f"| {ENGINE_NAMES[r['engine']]} | {r['input']} | {seconds} | {every} | {r['peak_mb']:,.0f} | {equal} "
               f"| {ratio} |")
         w("")
+        if a.get("profile"):
+            profile_section(w, a["scale"], a["profile"])
     if plot_path:
         w(f"![Peers on identical files]({plot_path.name})\n")
     for x in results.get("lake", []):
