@@ -88,10 +88,10 @@ fn default_memory_limit() -> usize {
             .min()
     });
     let usable = match (machine, cgroup) {
-        (Some(m), Some(c)) => m.min(c),
-        (m, c) => m.or(c).unwrap_or(5 << 29),
+        (Some(m), Some(c)) => Some(m.min(c)),
+        (m, c) => m.or(c),
     };
-    usable / 5 * 4
+    usable.map_or(2 << 30, |bytes| bytes / 5 * 4)
 }
 
 /// `MemTotal` of `/proc/meminfo`, in bytes.

@@ -501,18 +501,23 @@ fn view_len(view: u128) -> usize {
     view as u32 as usize
 }
 
-/// Calls `f` with the text a view stands for.
-fn with_text<R>(view: u128, blocks: &[Vec<u8>], f: impl FnOnce(&str) -> R) -> R {
-    let len = view_len(view);
-    let inline;
-    let bytes = if len <= MAX_INLINE_VIEW_LEN as usize {
-        inline = view.to_le_bytes();
-        &inline[4..4 + len]
-    } else {
-        let view = ByteView::from(view);
-        &blocks[view.buffer_index as usize][view.offset as usize..][..len]
-    };
-    f(std::str::from_utf8(bytes).expect("the store holds whole UTF-8 values"))
+/// Copies the long values the `views` point at in `from` into new blocks,
+/// in order, and points the views at them; inline and NULL views (which
+/// are 0) stay as they are. The bytes are copied as they are: they were
+/// whole UTF-8 values when stored.
+fn rewrite(views: &mut [u128], from: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    let mut blocks = Vec::new();
+    for view in views.iter_mut() {
+        let len = view_len(*view);
+        if len > MAX_INLINE_VIEW_LEN as usize {
+            let at = ByteView::from(*view);
+            *view = append_view(
+                &mut blocks,
+                &from[at.buffer_index as usize][at.offset as usize..][..len],
+            )?;
+        }
+    }
+    Ok(blocks)
 }
 
 impl StringStore {
@@ -549,12 +554,7 @@ impl StringStore {
 
     /// Rewrites the blocks with only the values the groups point at.
     fn compact(&mut self) -> Result<()> {
-        let old = std::mem::take(&mut self.blocks);
-        for (group, view) in self.views.iter_mut().enumerate() {
-            if self.valid.get_bit(group) && view_len(*view) > MAX_INLINE_VIEW_LEN as usize {
-                *view = with_text(*view, &old, |text| append_view(&mut self.blocks, text.as_bytes()))?;
-            }
-        }
+        self.blocks = rewrite(&mut self.views, &self.blocks)?;
         self.live_bytes = self.held_bytes();
         Ok(())
     }
@@ -603,12 +603,15 @@ impl ValueStore for StringStore {
                 StringViewArray::try_new(views, blocks, Some(valid))?
             }
             EmitTo::First(n) => {
-                // the others keep the blocks: the first n get a copy of the
-                // bytes they point at (`gc`), and the others are compacted
-                let blocks: Vec<Buffer> = self.blocks.iter().map(Buffer::from_slice_ref).collect();
-                let views = ScalarBuffer::from(self.views.drain(..n).collect::<Vec<_>>());
+                // the first n get blocks of their own with only the bytes
+                // they point at; the others keep theirs, compacted
+                let mut views: Vec<u128> = self.views.drain(..n).collect();
+                let blocks: Vec<Buffer> = rewrite(&mut views, &self.blocks)?
+                    .into_iter()
+                    .map(Buffer::from_vec)
+                    .collect();
                 let valid = NullBuffer::new(take_bits(&mut self.valid, emit_to));
-                let array = StringViewArray::try_new(views, blocks, Some(valid))?.gc();
+                let array = StringViewArray::try_new(ScalarBuffer::from(views), blocks, Some(valid))?;
                 self.compact()?;
                 array
             }
